@@ -1,0 +1,242 @@
+"""The Python API: ``fit`` trains and writes a run folder; ``load`` gives a predictor.
+
+Everything the CLI does is a call here.
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from headstart import caching
+from headstart.config import FitConfig
+from headstart.data.batching import encode
+from headstart.data.labelled import Splits, load_splits
+from headstart.evaluation import classification_metrics
+from headstart.models.classifier import TextClassifier
+from headstart.models.source import load_encoder, load_tokenizer, resolve
+from headstart.precision import pick_device, resolve_precision
+from headstart.report import run_report
+from headstart.runfolder import StagedRun, check_target, default_run_dir, write_json
+from headstart.strategies import count_parameters, get_strategy
+from headstart.training import (
+    FeatureInputs,
+    Inputs,
+    PrefixInputs,
+    TokenInputs,
+    TrainSettings,
+    predict_logits,
+    train,
+)
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def quiet_transformers() -> None:
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def fit(config: FitConfig | None = None, console: Console | None = None, **options: Any) -> FitResult:
+    """Fine-tune ``config.model`` on ``config.data`` and write a run folder.
+
+    Either pass a :class:`FitConfig` or its fields as keyword arguments:
+    ``headstart.fit(data="bbc-news", strategy="head")``.
+    """
+    config = config or FitConfig(**options)
+    console = console or Console(stderr=True, quiet=config.quiet)
+    quiet_transformers()
+    strategy = get_strategy(config.strategy)
+    run_dir = Path(config.output) if config.output else default_run_dir(config.data, config.strategy)
+    check_target(run_dir, config.overwrite)  # fail before any work
+    device = pick_device()
+    precision = resolve_precision(config.precision, device)
+
+    splits = load_splits(
+        config.data,
+        config.eval_data,
+        config.test_data,
+        text_column=config.text_column,
+        label_column=config.label_column,
+        encoding=config.encoding,
+        eval_fraction=config.eval_fraction,
+        strict=config.strict,
+        seed=config.seed,
+    )
+    for split in (splits.train, splits.eval, splits.test):
+        if split is not None and split.skipped:
+            console.print(
+                f"[yellow]warning:[/] skipped {split.skipped} {split.name} rows with empty text or "
+                f"label ({', '.join(split.skipped_where[:5])}{' …' if split.skipped > 5 else ''}); "
+                f"--strict refuses them instead"
+            )
+    labels = splits.labels.names
+    console.print(
+        f"data: {len(splits.train)} train, {len(splits.eval)} eval"
+        + (f", {len(splits.test)} test" if splits.test else "")
+        + f"; {len(labels)} classes: {', '.join(labels[:10])}{' …' if len(labels) > 10 else ''}"
+    )
+
+    scratch = config.model.startswith("scratch:")
+    source = resolve(config.model.removeprefix("scratch:"))
+    tokenizer = load_tokenizer(source, config.trust_remote_code)
+    seed_everything(config.seed)  # before building: random head (and scratch) weights follow --seed
+    encoder = load_encoder(source, config.trust_remote_code, scratch=scratch)
+    model = TextClassifier(encoder, len(labels), config.pooling, config.dropout).to(device)
+
+    lr = config.lr if config.lr is not None else strategy.lr
+    head_lr = config.head_lr if config.head_lr is not None else strategy.head_lr
+    epochs = config.epochs if config.epochs is not None else strategy.epochs
+    plan = strategy.apply(model, config.freeze_layers, lr, head_lr)
+    trainable, total = count_parameters(model)
+    console.print(
+        f"model: {config.model} ({type(encoder).__name__}, {plan.num_layers} layers); strategy "
+        f"{strategy.name}: trainable params {trainable:,} of {total:,} ({trainable / total:.2%})"
+    )
+
+    encoded = {"train": encode(tokenizer, splits.train.texts, config.max_length)}
+    encoded["eval"] = encode(tokenizer, splits.eval.texts, config.max_length)
+    if splits.test is not None:
+        encoded["test"] = encode(tokenizer, splits.test.texts, config.max_length)
+    label_ids = {name: torch.tensor(splits.labels.ids(getattr(splits, name).labels)) for name in encoded}
+
+    cache_started = time.perf_counter()
+    inputs, cache_note = _make_inputs(model, encoded, plan.frozen_layers, plan.encoder_frozen, config, precision, device)
+    cache_seconds = time.perf_counter() - cache_started
+    if cache_note:
+        console.print(cache_note + f" ({cache_seconds:.1f} s)")
+
+    def evaluate(logits: torch.Tensor, split: str) -> dict[str, Any]:
+        return classification_metrics(label_ids[split].tolist(), logits.argmax(-1).tolist(), labels)
+
+    settings = TrainSettings(
+        epochs=epochs,
+        batch_size=config.batch_size,
+        weight_decay=config.weight_decay,
+        warmup_ratio=config.warmup_ratio,
+        seed=config.seed,
+        precision=precision,
+        device=device,
+        quiet=config.quiet,
+    )
+    outcome = train(model, inputs, label_ids, plan.optimizer_groups, settings, evaluate, "accuracy", console)
+    train_seconds = outcome.train_seconds + cache_seconds
+
+    results: dict[str, Any] = {}
+    for split in ("eval", "test"):
+        if split in encoded:
+            logits = predict_logits(inputs, split, settings.eval_batch_size, precision, device)
+            results[split] = evaluate(logits, split)
+
+    metrics: dict[str, Any] = {
+        **results,
+        "model": config.model,
+        "data": config.data,
+        "strategy": strategy.name,
+        "strategy_summary": strategy.summary,
+        "frozen_layers": plan.frozen_layers,
+        "num_layers": plan.num_layers,
+        "trainable_params": trainable,
+        "total_params": total,
+        "train_seconds": round(train_seconds, 2),
+        "cache_seconds": round(cache_seconds, 2),
+        "epochs": epochs,
+        "best_epoch": outcome.best_epoch,
+        "lr": lr,
+        "head_lr": head_lr,
+        "precision": precision,
+        "device": device,
+        "peak_rss_mb": peak_rss_mb(),
+        "examples": {k: len(v) for k, v in encoded.items()},
+        "skipped_rows": splits.skipped,
+        "labels": labels,
+        "history": outcome.history,
+    }
+    _write_run(run_dir, config, model, tokenizer, labels, metrics, source.location)
+    final = "test" if "test" in results else "eval"
+    console.print(
+        f"[bold green]done[/] in {train_seconds:.1f} s: {final} accuracy "
+        f"{results[final]['accuracy']:.4f}, macro-F1 {results[final]['macro_f1']:.4f} → {run_dir}"
+    )
+    return FitResult(run_dir, metrics)
+
+
+def _make_inputs(
+    model: TextClassifier,
+    encoded: dict[str, Any],
+    frozen: int,
+    encoder_frozen: bool,
+    config: FitConfig,
+    precision: str,
+    device: str,
+) -> tuple[Inputs, str]:
+    if not config.cache or (frozen == 0 and not encoder_frozen):
+        return TokenInputs(model, encoded, device), ""
+    directory = Path(config.cache_dir) if config.cache_dir else caching.default_cache_dir()
+    ctx = caching.CacheContext(
+        directory, caching.weights_fingerprint(model.encoder), precision, device, batch_size=64
+    )
+    if encoder_frozen:
+        features = {k: caching.pooled_features(model, v, ctx) for k, v in encoded.items()}
+        note = f"frozen encoder: pooled features cached ({ctx.hits} reused, {ctx.misses} computed)"
+        return FeatureInputs(model, features, device), note
+    states = {k: caching.prefix_states(model, v, frozen, ctx) for k, v in encoded.items()}
+    if not caching.check_suffix_matches(model, encoded["eval"], states["eval"], frozen, device):
+        return TokenInputs(model, encoded, device), (
+            "frozen layers: cached states do not reproduce this architecture; training uncached"
+        )
+    note = (
+        f"frozen layers 0-{frozen - 1}: hidden states cached in bf16 "
+        f"({ctx.hits} reused, {ctx.misses} computed)"
+    )
+    return PrefixInputs(model, states, frozen, device), note
+
+
+def _write_run(
+    run_dir: Path,
+    config: FitConfig,
+    model: TextClassifier,
+    tokenizer: Any,
+    labels: list[str],
+    metrics: dict[str, Any],
+    base_location: str,
+) -> None:
+    meta = {"base_model": config.model, "strategy": config.strategy, "max_length": config.max_length}
+    with StagedRun(run_dir, config.overwrite) as stage:
+        (stage / "model").mkdir()
+        model.save(stage / "model", tokenizer, labels, meta)
+        write_json(stage / "metrics.json", metrics)
+        config.save(stage / "config.json")
+        (stage / "report.md").write_text(run_report(metrics, labels))
+
+
+def load(run_dir: str | Path, **options: Any):
+    """A :class:`~headstart.predictor.Predictor` for a run folder (or its ``model/``)."""
+    from headstart.predictor import Predictor
+
+    return Predictor.from_run(run_dir, **options)

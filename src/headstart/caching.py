@@ -1,0 +1,234 @@
+"""Compute nothing twice: what a frozen encoder (or frozen lower layers) produces is computed
+once per split, in inference mode, and kept on disk for the next run.
+
+- ``head``: the pooled vector of every text. Epochs then train a linear layer on a matrix.
+- ``partial``: the hidden states after the last frozen layer, stored as bf16. Epochs then run
+  only the trainable upper layers. Frozen layers therefore run without dropout, which is what
+  inference does anyway; ``--no-cache`` keeps the plain behaviour (dropout in frozen layers).
+
+Cache keys hash the encoder's weights and config, the token ids (so tokenizer, max length and
+data are covered), the pooling or layer index, and the precision used to compute them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+from torch import nn
+
+from headstart.data.batching import Encoded, collate, sorted_batches
+from headstart.models.classifier import TextClassifier
+from headstart.models.layers import EncoderParts, discover
+from headstart.precision import autocast
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("HEADSTART_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "headstart"
+
+
+def weights_fingerprint(module: nn.Module) -> str:
+    digest = hashlib.sha256()
+    config = getattr(module, "config", None)
+    if config is not None:
+        digest.update(config.to_json_string(use_diff=False).encode())
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
+def tokens_fingerprint(encoded: Encoded) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(encoded.columns):
+        digest.update(name.encode())
+        for row in encoded.columns[name]:
+            digest.update(np.asarray(row, dtype=np.int32).tobytes())
+            digest.update(b"|")
+    return digest.hexdigest()[:24]
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:32]
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, array)
+    os.replace(tmp, path)
+
+
+def _load(path: Path) -> np.ndarray:
+    # Memory-map what would take more than a quarter of the free RAM; load the rest.
+    big = path.stat().st_size > psutil.virtual_memory().available // 4
+    return np.load(path, mmap_mode="r" if big else None)
+
+
+@dataclass
+class CacheContext:
+    directory: Path | None  # None: keep in memory only
+    model_fingerprint: str
+    precision: str
+    device: str
+    batch_size: int
+    hits: int = 0
+    misses: int = 0
+
+
+def _inputs_to(batch: dict[str, torch.Tensor], device: str) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+# -- head: pooled features -------------------------------------------------------------------
+def pooled_features(model: TextClassifier, encoded: Encoded, ctx: CacheContext) -> torch.Tensor:
+    """(N, hidden) float32 pooled vectors, in input order."""
+    key = _key("pooled", ctx.model_fingerprint, model.pooling, tokens_fingerprint(encoded), ctx.precision)
+    path = ctx.directory / f"pooled-{key}.npy" if ctx.directory else None
+    if path is not None and path.exists():
+        ctx.hits += 1
+        return torch.from_numpy(np.array(_load(path)))
+    ctx.misses += 1
+    out = torch.empty(len(encoded), model.hidden_size)
+    model.eval()
+    with torch.inference_mode(), autocast(ctx.precision, ctx.device):
+        for idx in sorted_batches(encoded.lengths, ctx.batch_size):
+            batch = _inputs_to(collate(encoded, idx), ctx.device)
+            out[idx] = model.encode(**batch).float().cpu()
+    if path is not None:
+        _atomic_save(path, out.numpy())
+    return out
+
+
+# -- partial: hidden states after the frozen prefix -----------------------------------------
+class _Passthrough(nn.Module):
+    """Stands in for the embeddings: returns the cached hidden states given as inputs_embeds."""
+
+    def forward(self, *args: object, inputs_embeds: torch.Tensor | None = None, **kwargs: object):
+        return inputs_embeds
+
+
+def _split_name(dotted: str) -> tuple[str, str]:
+    parent, _, attr = dotted.rpartition(".")
+    return parent, attr
+
+
+@contextlib.contextmanager
+def suffix_only(encoder: nn.Module, parts: EncoderParts, start: int) -> Iterator[None]:
+    """Make ``encoder(inputs_embeds=h, attention_mask=m)`` run only layers ``start..N-1`` on ``h``."""
+    emb_parent, emb_attr = _split_name(parts.embeddings_name)
+    lay_parent, lay_attr = _split_name(parts.layers_name)
+    emb_owner = encoder.get_submodule(emb_parent) if emb_parent else encoder
+    lay_owner = encoder.get_submodule(lay_parent) if lay_parent else encoder
+    setattr(emb_owner, emb_attr, _Passthrough())
+    setattr(lay_owner, lay_attr, nn.ModuleList(list(parts.layers)[start:]))
+    try:
+        yield
+    finally:
+        setattr(emb_owner, emb_attr, parts.embeddings)
+        setattr(lay_owner, lay_attr, parts.layers)
+
+
+@contextlib.contextmanager
+def prefix_only(encoder: nn.Module, parts: EncoderParts, stop: int) -> Iterator[list[torch.Tensor]]:
+    """Run only layers ``0..stop-1``; yields a list that receives the last one's output."""
+    lay_parent, lay_attr = _split_name(parts.layers_name)
+    lay_owner = encoder.get_submodule(lay_parent) if lay_parent else encoder
+    captured: list[torch.Tensor] = []
+
+    def hook(_module: nn.Module, _inputs: object, output: object) -> None:
+        captured.append(output[0] if isinstance(output, tuple) else output)  # type: ignore[index]
+
+    handle = parts.layers[stop - 1].register_forward_hook(hook)
+    setattr(lay_owner, lay_attr, nn.ModuleList(list(parts.layers)[:stop]))
+    try:
+        yield captured
+    finally:
+        handle.remove()
+        setattr(lay_owner, lay_attr, parts.layers)
+
+
+@dataclass
+class PrefixStates:
+    """Hidden states of N texts, all tokens in one flat (tokens, hidden) bf16 array."""
+
+    flat: np.ndarray  # uint16 view of bf16
+    offsets: np.ndarray  # N + 1 row starts
+
+    def batch(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        lengths = [int(self.offsets[i + 1] - self.offsets[i]) for i in idx]
+        width = max(lengths)
+        hidden = self.flat.shape[1]
+        states = np.zeros((len(idx), width, hidden), dtype=np.uint16)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for r, (i, n) in enumerate(zip(idx, lengths, strict=True)):
+            states[r, :n] = self.flat[self.offsets[i] : self.offsets[i] + n]
+            mask[r, :n] = 1
+        tensor = torch.from_numpy(states).view(torch.bfloat16)
+        return tensor, torch.from_numpy(mask)
+
+
+def prefix_states(
+    model: TextClassifier, encoded: Encoded, frozen: int, ctx: CacheContext
+) -> PrefixStates:
+    key = _key("prefix", ctx.model_fingerprint, str(frozen), tokens_fingerprint(encoded), ctx.precision)
+    path = ctx.directory / f"prefix-{key}.npy" if ctx.directory else None
+    offsets_path = path.with_name(f"prefix-{key}.offsets.npy") if path else None
+    if path is not None and path.exists() and offsets_path is not None and offsets_path.exists():
+        ctx.hits += 1
+        return PrefixStates(_load(path), np.load(offsets_path))
+    ctx.misses += 1
+    lengths = encoded.lengths
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(lengths)
+    flat = np.empty((int(offsets[-1]), model.hidden_size), dtype=np.uint16)
+    parts = discover(model.encoder)
+    model.eval()
+    with torch.inference_mode(), autocast(ctx.precision, ctx.device):
+        with prefix_only(model.encoder, parts, frozen) as captured:
+            for idx in sorted_batches(lengths, ctx.batch_size):
+                batch = _inputs_to(collate(encoded, idx), ctx.device)
+                captured.clear()
+                model.encoder(**batch)
+                states = captured[-1].to(torch.bfloat16).cpu()
+                for r, i in enumerate(idx):
+                    n = lengths[i]
+                    flat[offsets[i] : offsets[i] + n] = states[r, :n].view(torch.uint16).numpy()
+    if path is not None and offsets_path is not None:
+        _atomic_save(offsets_path, offsets)
+        _atomic_save(path, flat)
+    return PrefixStates(flat, offsets)
+
+
+def check_suffix_matches(
+    model: TextClassifier, encoded: Encoded, states: PrefixStates, frozen: int, device: str
+) -> bool:
+    """Does running the upper layers on cached states reproduce the full model? Checked once on
+    a few texts in fp32, so an architecture with unusual wiring falls back to the plain path."""
+    idx = list(range(min(4, len(encoded))))
+    parts = discover(model.encoder)
+    model.eval()
+    with torch.inference_mode():
+        batch = _inputs_to(collate(encoded, idx), device)
+        reference = model.encode(**batch).float()
+        hidden, mask = states.batch(idx)
+        with suffix_only(model.encoder, parts, frozen):
+            cached = model.encode(inputs_embeds=hidden.float().to(device), attention_mask=mask.to(device))
+    scale = reference.abs().max().clamp(min=1e-6)
+    return bool(((cached.float() - reference).abs().max() / scale) < 0.05)
+
+
+def describe(ctx: CacheContext) -> str:
+    return json.dumps({"hits": ctx.hits, "misses": ctx.misses})

@@ -1,0 +1,36 @@
+"""What every command shares: consoles and turning user errors into one line and exit 1."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from headstart.errors import HeadstartError
+
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(func: F) -> F:
+    """A HeadstartError becomes ``error: …`` on stderr and exit code 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except HeadstartError as exc:
+            if os.environ.get("HEADSTART_DEBUG"):
+                raise
+            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err_console.print("[bold red]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]

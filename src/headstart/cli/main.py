@@ -1,0 +1,33 @@
+"""The ``headstart`` entry point: registers one command per module, nothing else."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from headstart.cli.evaluate import evaluate
+from headstart.cli.fit import fit
+from headstart.cli.models import models
+from headstart.cli.predict import predict
+
+app = typer.Typer(
+    name="headstart",
+    help="Transfer learning on text: fine-tune a pretrained encoder on your labelled data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(fit)
+app.command()(predict)
+app.command()(evaluate)
+app.command()(models)
+
+
+def run() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app()
+
+
+if __name__ == "__main__":
+    run()

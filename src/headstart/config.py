@@ -1,0 +1,98 @@
+"""Typed, validated settings for a fine-tuning run, saved as ``config.json`` in the run folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from headstart.errors import ConfigError
+
+POOLINGS = ("mean", "cls", "pooler")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class FitConfig:
+    """Everything needed to reproduce a ``fit`` run. ``None`` means "use the strategy default"."""
+
+    data: str = field(metadata={"help": "training file, or a builtin dataset name (bbc-news)"})
+    eval_data: str | None = field(default=None, metadata={"help": "evaluation file"})
+    test_data: str | None = field(default=None, metadata={"help": "test file"})
+    model: str = field(default="minilm", metadata={"help": "hub id, local folder or 'minilm'"})
+    strategy: str = field(default="full", metadata={"help": "full, partial or head"})
+    freeze_layers: int | None = field(default=None, metadata={"help": "partial: layers to freeze"})
+    pooling: str = field(default="mean", metadata={"help": "mean, cls or pooler"})
+    text_column: str | None = None
+    label_column: str = "label"
+    encoding: str = "utf-8"
+    eval_fraction: float = 0.1
+    strict: bool = False
+    epochs: int | None = None
+    lr: float | None = None
+    head_lr: float | None = None
+    batch_size: int = 32
+    max_length: int = 256
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    dropout: float = 0.1
+    seed: int = 42
+    precision: str = "auto"
+    cache: bool = True
+    cache_dir: str | None = None
+    output: str | None = None
+    overwrite: bool = False
+    trust_remote_code: bool = False
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        from headstart.strategies import STRATEGIES
+
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(
+                f"unknown strategy '{self.strategy}'; choose one of: {', '.join(STRATEGIES)}"
+            )
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"unknown pooling '{self.pooling}'; choose one of: {', '.join(POOLINGS)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"unknown precision '{self.precision}'; choose one of: {', '.join(PRECISIONS)}"
+            )
+        positive = {"batch_size": self.batch_size, "max_length": self.max_length}
+        positive |= {"epochs": self.epochs, "lr": self.lr, "head_lr": self.head_lr}
+        for name, value in positive.items():
+            if value is not None and value <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if not 0.0 < self.eval_fraction < 1.0:
+            raise ConfigError(f"--eval-fraction must be between 0 and 1, got {self.eval_fraction}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.freeze_layers is not None and self.freeze_layers < 0:
+            raise ConfigError(f"--freeze-layers must be 0 or more, got {self.freeze_layers}")
+        if self.max_length < 8:
+            raise ConfigError(f"--max-length must be at least 8, got {self.max_length}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> FitConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting '{unknown[0]}'; valid settings: {', '.join(sorted(known))}")
+        if "data" not in values:
+            raise ConfigError("the setting 'data' is required")
+        return cls(**values)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> FitConfig:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read config ({exc})") from None

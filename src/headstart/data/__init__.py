@@ -1,0 +1,1 @@
+"""Data: file readers, builtin datasets, labelled splits and tokenised batches."""

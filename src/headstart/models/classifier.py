@@ -1,0 +1,92 @@
+"""The task model: a pretrained encoder, a pooling step and a new, randomly initialised head."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from headstart.errors import ModelError
+
+HEAD_FILE = "head.safetensors"
+META_FILE = "headstart.json"
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Reduce token states (batch, seq, hidden) to one vector per text."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+class TextClassifier(nn.Module):
+    """encoder → pooling → dropout → linear head."""
+
+    def __init__(self, encoder: nn.Module, num_labels: int, pooling: str = "mean", dropout: float = 0.1):
+        super().__init__()
+        if pooling == "pooler" and getattr(encoder, "pooler", None) is None:
+            raise ModelError(
+                f"{type(encoder).__name__} has no pooler layer; use --pooling mean or cls"
+            )
+        self.encoder = encoder
+        self.pooling = pooling
+        self.dropout = nn.Dropout(dropout)
+        hidden = int(encoder.config.hidden_size)
+        self.head = nn.Linear(hidden, num_labels)
+        std = float(getattr(encoder.config, "initializer_range", 0.02))
+        nn.init.normal_(self.head.weight, std=std)
+        nn.init.zeros_(self.head.bias)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.head.in_features
+
+    def encode(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """Pooled text vectors from the encoder (before dropout and head)."""
+        attention_mask = inputs["attention_mask"]
+        outputs = self.encoder(**inputs)
+        if self.pooling == "pooler":
+            return outputs.pooler_output
+        return pool(outputs.last_hidden_state, attention_mask, self.pooling)
+
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(pooled))
+
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.encode(**inputs))
+
+    # -- saving -------------------------------------------------------------------------
+    def save(self, folder: Path, tokenizer: Any, labels: list[str], meta: dict[str, Any]) -> None:
+        """A ``save_pretrained`` folder: the encoder loads with ``AutoModel.from_pretrained``."""
+        from safetensors.torch import save_file
+
+        config = self.encoder.config
+        config.id2label = dict(enumerate(labels))
+        config.label2id = {name: i for i, name in enumerate(labels)}
+        self.encoder.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        head = {k: v.detach().float().contiguous() for k, v in self.head.state_dict().items()}
+        save_file(head, str(folder / HEAD_FILE))
+        info = {"format": 1, "task": "classification", "pooling": self.pooling, "labels": labels}
+        (folder / META_FILE).write_text(json.dumps(info | meta, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path, device: str = "cpu") -> tuple[TextClassifier, dict[str, Any]]:
+        from safetensors.torch import load_file
+        from transformers import AutoModel
+
+        meta_path = folder / META_FILE
+        if not meta_path.exists() or not (folder / HEAD_FILE).exists():
+            raise ModelError(
+                f"{folder}: not a headstart model folder (no {META_FILE} or {HEAD_FILE}); "
+                f"pass a run folder written by 'headstart fit'"
+            )
+        meta = json.loads(meta_path.read_text())
+        encoder = AutoModel.from_pretrained(folder)
+        model = cls(encoder, len(meta["labels"]), meta["pooling"], dropout=0.0)
+        model.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
+        return model.to(device).eval(), meta

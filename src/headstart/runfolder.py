@@ -1,0 +1,60 @@
+"""Run folders are written atomically: everything goes to a hidden staging folder beside the
+target, which is renamed into place only when complete. A run killed at any moment leaves
+no ``model/`` that looks complete but is not."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from headstart.errors import ConfigError
+
+
+def default_run_dir(data: str, strategy: str) -> Path:
+    stem = Path(data).stem if not data.startswith("bbc") else data
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{stamp}-{stem}-{strategy}"
+
+
+def check_target(target: Path, overwrite: bool) -> None:
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise ConfigError(f"{target}: output folder exists and is not empty; pass --overwrite or another --output")
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{target}: exists and is a file; pass a folder to --output")
+
+
+class StagedRun:
+    """``with StagedRun(target) as stage:`` write into ``stage``; it becomes ``target`` on success."""
+
+    def __init__(self, target: Path, overwrite: bool = False):
+        self.target = target
+        self.overwrite = overwrite
+        self.stage = target.parent / f".{target.name}.partial-{os.getpid()}"
+
+    def __enter__(self) -> Path:
+        check_target(self.target, self.overwrite)
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        if self.stage.exists():
+            shutil.rmtree(self.stage)
+        self.stage.mkdir()
+        return self.stage
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.stage, ignore_errors=True)
+            return
+        if self.target.exists():
+            old = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
+            os.replace(self.target, old)
+            os.replace(self.stage, self.target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(self.stage, self.target)
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,213 @@
+"""The training loop: AdamW on the strategy's parameter groups, linear warmup and decay,
+evaluation after every epoch, and the best epoch's weights kept.
+
+What a batch is depends on how much of the encoder is frozen (see ``caching``):
+token ids through the whole model, cached hidden states through the upper layers, or cached
+pooled vectors straight into the head. The loop itself is the same for all three.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+
+from headstart.caching import PrefixStates, suffix_only
+from headstart.data.batching import Encoded, collate, length_grouped_batches, sorted_batches
+from headstart.models.classifier import TextClassifier
+from headstart.models.layers import discover
+from headstart.precision import autocast
+
+
+class Inputs(Protocol):
+    """Gives logits for some rows of a split; knows the rows' lengths for batching."""
+
+    def lengths(self, split: str) -> list[int]: ...
+
+    def logits(self, split: str, idx: list[int]) -> torch.Tensor: ...
+
+
+@dataclass
+class TokenInputs:
+    model: TextClassifier
+    encoded: dict[str, Encoded]
+    device: str
+
+    def lengths(self, split: str) -> list[int]:
+        return self.encoded[split].lengths
+
+    def logits(self, split: str, idx: list[int]) -> torch.Tensor:
+        batch = collate(self.encoded[split], idx)
+        return self.model(**{k: v.to(self.device) for k, v in batch.items()})
+
+
+@dataclass
+class PrefixInputs:
+    model: TextClassifier
+    states: dict[str, PrefixStates]
+    frozen: int
+    device: str
+
+    def lengths(self, split: str) -> list[int]:
+        return np.diff(self.states[split].offsets).tolist()
+
+    def logits(self, split: str, idx: list[int]) -> torch.Tensor:
+        hidden, mask = self.states[split].batch(idx)
+        hidden = hidden.to(self.device).float()
+        parts = discover(self.model.encoder)
+        with suffix_only(self.model.encoder, parts, self.frozen):
+            return self.model(inputs_embeds=hidden, attention_mask=mask.to(self.device))
+
+
+@dataclass
+class FeatureInputs:
+    model: TextClassifier
+    features: dict[str, torch.Tensor]
+    device: str
+
+    def lengths(self, split: str) -> list[int]:
+        return [1] * len(self.features[split])
+
+    def logits(self, split: str, idx: list[int]) -> torch.Tensor:
+        return self.model.classify(self.features[split][idx].to(self.device))
+
+
+@dataclass
+class TrainSettings:
+    epochs: int
+    batch_size: int
+    weight_decay: float
+    warmup_ratio: float
+    seed: int
+    precision: str
+    device: str
+    quiet: bool = False
+    eval_batch_size: int = 64
+
+
+@dataclass
+class TrainOutcome:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    train_seconds: float = 0.0
+
+
+def predict_logits(inputs: Inputs, split: str, batch_size: int, precision: str, device: str) -> torch.Tensor:
+    """Logits for a whole split in input order; batches sorted by length."""
+    rows: list[torch.Tensor | None] = [None] * len(inputs.lengths(split))
+    with torch.inference_mode(), autocast(precision, device):
+        for idx in sorted_batches(inputs.lengths(split), batch_size):
+            out = inputs.logits(split, idx).float().cpu()
+            for r, i in enumerate(idx):
+                rows[i] = out[r]
+    return torch.stack(rows)  # type: ignore[arg-type]
+
+
+def _no_decay(name: str, param: nn.Parameter) -> bool:
+    return param.ndim < 2 or "norm" in name.lower() or name.endswith(".bias")
+
+
+def build_optimizer(model: nn.Module, groups: list[dict[str, Any]], weight_decay: float) -> torch.optim.AdamW:
+    names = {id(p): n for n, p in model.named_parameters()}
+    param_groups = []
+    for group in groups:
+        decay = [p for p in group["params"] if not _no_decay(names.get(id(p), ""), p)]
+        plain = [p for p in group["params"] if _no_decay(names.get(id(p), ""), p)]
+        for params, wd in ((decay, weight_decay), (plain, 0.0)):
+            if params:
+                param_groups.append({"params": params, "lr": group["lr"], "weight_decay": wd})
+    return torch.optim.AdamW(param_groups)
+
+
+def train(
+    model: TextClassifier,
+    inputs: Inputs,
+    labels: dict[str, torch.Tensor],
+    optimizer_groups: list[dict[str, Any]],
+    settings: TrainSettings,
+    evaluate: Any,  # callable(logits, split) -> metrics dict with the main metric first
+    main_metric: str,
+    console: Console,
+) -> TrainOutcome:
+    from transformers import get_linear_schedule_with_warmup
+
+    optimizer = build_optimizer(model, optimizer_groups, settings.weight_decay)
+    lengths = inputs.lengths("train")
+    steps_per_epoch = math.ceil(len(lengths) / settings.batch_size)
+    total_steps = steps_per_epoch * settings.epochs
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(total_steps * settings.warmup_ratio), total_steps
+    )
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    loss_fn = nn.CrossEntropyLoss()
+    outcome = TrainOutcome()
+    best_score = -math.inf
+    best_state: dict[str, torch.Tensor] = {}
+    y_train = labels["train"]
+
+    progress = Progress(
+        TextColumn("[bold]epoch {task.fields[epoch]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TextColumn("{task.fields[speed]:.0f} ex/s"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=settings.quiet,
+        transient=True,
+    )
+    start = time.perf_counter()
+    with progress:
+        task = progress.add_task("train", total=total_steps, epoch=1, loss=0.0, speed=0.0)
+        for epoch in range(1, settings.epochs + 1):
+            model.train()
+            epoch_start = time.perf_counter()
+            seen, loss_sum = 0, 0.0
+            for idx in length_grouped_batches(lengths, settings.batch_size, settings.seed, epoch):
+                with autocast(settings.precision, settings.device):
+                    logits = inputs.logits("train", idx)
+                loss = loss_fn(logits.float(), y_train[idx].to(settings.device))
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                seen += len(idx)
+                loss_sum += float(loss) * len(idx)
+                speed = seen / max(time.perf_counter() - epoch_start, 1e-9)
+                progress.update(task, advance=1, epoch=epoch, loss=loss_sum / seen, speed=speed)
+            model.eval()
+            logits = predict_logits(
+                inputs, "eval", settings.eval_batch_size, settings.precision, settings.device
+            )
+            metrics = evaluate(logits, "eval")
+            record = {
+                "epoch": epoch,
+                "train_loss": round(loss_sum / max(seen, 1), 5),
+                "eval_loss": round(float(loss_fn(logits, labels["eval"])), 5),
+                **{k: v for k, v in metrics.items() if isinstance(v, float)},
+                "seconds": round(time.perf_counter() - epoch_start, 2),
+            }
+            outcome.history.append(record)
+            if not settings.quiet:
+                shown = ", ".join(f"{k} {v}" for k, v in record.items() if k != "epoch")
+                console.print(f"epoch {epoch}/{settings.epochs}: {shown}")
+            score = float(metrics[main_metric])
+            if score > best_score:
+                best_score, outcome.best_epoch = score, epoch
+                best_state = {
+                    n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad
+                }
+    outcome.train_seconds = time.perf_counter() - start
+    with torch.no_grad():  # back to the best epoch's weights
+        params = dict(model.named_parameters())
+        for name, value in best_state.items():
+            params[name].copy_(value)
+    return outcome
