@@ -19,7 +19,7 @@ from rich.console import Console
 from headstart import caching
 from headstart.config import FitConfig
 from headstart.data.batching import encode
-from headstart.data.labelled import Splits, load_splits
+from headstart.data.labelled import load_splits
 from headstart.evaluation import classification_metrics
 from headstart.models.classifier import TextClassifier
 from headstart.models.source import load_encoder, load_tokenizer, resolve
@@ -62,7 +62,9 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def fit(config: FitConfig | None = None, console: Console | None = None, **options: Any) -> FitResult:
+def fit(
+    config: FitConfig | None = None, console: Console | None = None, **options: Any
+) -> FitResult:
     """Fine-tune ``config.model`` on ``config.data`` and write a run folder.
 
     Either pass a :class:`FitConfig` or its fields as keyword arguments:
@@ -72,10 +74,17 @@ def fit(config: FitConfig | None = None, console: Console | None = None, **optio
     console = console or Console(stderr=True, quiet=config.quiet)
     quiet_transformers()
     strategy = get_strategy(config.strategy)
-    run_dir = Path(config.output) if config.output else default_run_dir(config.data, config.strategy)
+    run_dir = (
+        Path(config.output) if config.output else default_run_dir(config.data, config.strategy)
+    )
     check_target(run_dir, config.overwrite)  # fail before any work
     device = pick_device()
     precision = resolve_precision(config.precision, device)
+
+    # The model is looked up first: a bad --model fails before any output.
+    scratch = config.model.startswith("scratch:")
+    source = resolve(config.model.removeprefix("scratch:"))
+    tokenizer = load_tokenizer(source, config.trust_remote_code)
 
     splits = load_splits(
         config.data,
@@ -102,9 +111,6 @@ def fit(config: FitConfig | None = None, console: Console | None = None, **optio
         + f"; {len(labels)} classes: {', '.join(labels[:10])}{' …' if len(labels) > 10 else ''}"
     )
 
-    scratch = config.model.startswith("scratch:")
-    source = resolve(config.model.removeprefix("scratch:"))
-    tokenizer = load_tokenizer(source, config.trust_remote_code)
     seed_everything(config.seed)  # before building: random head (and scratch) weights follow --seed
     encoder = load_encoder(source, config.trust_remote_code, scratch=scratch)
     model = TextClassifier(encoder, len(labels), config.pooling, config.dropout).to(device)
@@ -123,10 +129,14 @@ def fit(config: FitConfig | None = None, console: Console | None = None, **optio
     encoded["eval"] = encode(tokenizer, splits.eval.texts, config.max_length)
     if splits.test is not None:
         encoded["test"] = encode(tokenizer, splits.test.texts, config.max_length)
-    label_ids = {name: torch.tensor(splits.labels.ids(getattr(splits, name).labels)) for name in encoded}
+    label_ids = {
+        name: torch.tensor(splits.labels.ids(getattr(splits, name).labels)) for name in encoded
+    }
 
     cache_started = time.perf_counter()
-    inputs, cache_note = _make_inputs(model, encoded, plan.frozen_layers, plan.encoder_frozen, config, precision, device)
+    inputs, cache_note = _make_inputs(
+        model, encoded, plan.frozen_layers, plan.encoder_frozen, config, precision, device
+    )
     cache_seconds = time.perf_counter() - cache_started
     if cache_note:
         console.print(cache_note + f" ({cache_seconds:.1f} s)")
@@ -144,7 +154,9 @@ def fit(config: FitConfig | None = None, console: Console | None = None, **optio
         device=device,
         quiet=config.quiet,
     )
-    outcome = train(model, inputs, label_ids, plan.optimizer_groups, settings, evaluate, "accuracy", console)
+    outcome = train(
+        model, inputs, label_ids, plan.optimizer_groups, settings, evaluate, "accuracy", console
+    )
     train_seconds = outcome.train_seconds + cache_seconds
 
     results: dict[str, Any] = {}
@@ -205,11 +217,11 @@ def _make_inputs(
         features = {k: caching.pooled_features(model, v, ctx) for k, v in encoded.items()}
         note = f"frozen encoder: pooled features cached ({ctx.hits} reused, {ctx.misses} computed)"
         return FeatureInputs(model, features, device), note
-    states = {k: caching.prefix_states(model, v, frozen, ctx) for k, v in encoded.items()}
-    if not caching.check_suffix_matches(model, encoded["eval"], states["eval"], frozen, device):
+    if not caching.check_suffix_matches(model, encoded["eval"], frozen, device):
         return TokenInputs(model, encoded, device), (
             "frozen layers: cached states do not reproduce this architecture; training uncached"
         )
+    states = {k: caching.prefix_states(model, v, frozen, ctx) for k, v in encoded.items()}
     note = (
         f"frozen layers 0-{frozen - 1}: hidden states cached in bf16 "
         f"({ctx.hits} reused, {ctx.misses} computed)"
@@ -226,7 +238,11 @@ def _write_run(
     metrics: dict[str, Any],
     base_location: str,
 ) -> None:
-    meta = {"base_model": config.model, "strategy": config.strategy, "max_length": config.max_length}
+    meta = {
+        "base_model": config.model,
+        "strategy": config.strategy,
+        "max_length": config.max_length,
+    }
     with StagedRun(run_dir, config.overwrite) as stage:
         (stage / "model").mkdir()
         model.save(stage / "model", tokenizer, labels, meta)

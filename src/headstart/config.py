@@ -55,7 +55,9 @@ class FitConfig:
                 f"unknown strategy '{self.strategy}'; choose one of: {', '.join(STRATEGIES)}"
             )
         if self.pooling not in POOLINGS:
-            raise ConfigError(f"unknown pooling '{self.pooling}'; choose one of: {', '.join(POOLINGS)}")
+            raise ConfigError(
+                f"unknown pooling '{self.pooling}'; choose one of: {', '.join(POOLINGS)}"
+            )
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"unknown precision '{self.precision}'; choose one of: {', '.join(PRECISIONS)}"
@@ -82,7 +84,9 @@ class FitConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown setting '{unknown[0]}'; valid settings: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown setting '{unknown[0]}'; valid settings: {', '.join(sorted(known))}"
+            )
         if "data" not in values:
             raise ConfigError("the setting 'data' is required")
         return cls(**values)

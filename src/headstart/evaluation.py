@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 
 
-def classification_metrics(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict[str, Any]:
+def classification_metrics(
+    y_true: list[int], y_pred: list[int], labels: list[str]
+) -> dict[str, Any]:
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     true = np.asarray(y_true)
@@ -38,12 +40,18 @@ def classification_metrics(y_true: list[int], y_pred: list[int], labels: list[st
 def confusion_markdown(matrix: list[list[int]], labels: list[str]) -> str:
     head = "| true \\ predicted | " + " | ".join(labels) + " |"
     rule = "|---" * (len(labels) + 1) + "|"
-    rows = [f"| **{name}** | " + " | ".join(str(v) for v in row) + " |" for name, row in zip(labels, matrix, strict=True)]
+    rows = [
+        f"| **{name}** | " + " | ".join(str(v) for v in row) + " |"
+        for name, row in zip(labels, matrix, strict=True)
+    ]
     return "\n".join([head, rule, *rows])
 
 
 def per_class_markdown(per_class: dict[str, dict[str, float]]) -> str:
     lines = ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for name, m in per_class.items():
-        lines.append(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+        lines.append(
+            f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} "
+            f"| {m['support']} |"
+        )
     return "\n".join(lines)

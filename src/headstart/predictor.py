@@ -53,7 +53,9 @@ class Predictor:
         quiet_transformers()
         path = Path(run_dir)
         if not path.exists():
-            raise ModelError(f"{path}: run folder not found; pass a folder written by 'headstart fit'")
+            raise ModelError(
+                f"{path}: run folder not found; pass a folder written by 'headstart fit'"
+            )
         folder = path / "model" if (path / "model").is_dir() else path
         device = device or pick_device()
         model, meta = TextClassifier.load(folder, device)

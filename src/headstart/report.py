@@ -12,13 +12,14 @@ def _fmt(n: int) -> str:
 
 
 def run_report(metrics: dict[str, Any], labels: list[str]) -> str:
+    share = metrics["trainable_params"] / metrics["total_params"]
     lines = [
         f"# headstart run: {metrics['strategy']} on {metrics['data']}",
         "",
         f"- source model: `{metrics['model']}`",
         f"- strategy: **{metrics['strategy']}** ({metrics['strategy_summary']})",
         f"- trainable parameters: {_fmt(metrics['trainable_params'])} of "
-        f"{_fmt(metrics['total_params'])} ({metrics['trainable_params'] / metrics['total_params']:.1%})",
+        f"{_fmt(metrics['total_params'])} ({share:.1%})",
         f"- training time: {metrics['train_seconds']:.1f} s over {len(metrics['history'])} epochs "
         f"(best epoch {metrics['best_epoch']}), precision {metrics['precision']}",
         f"- examples: {metrics['examples']}",

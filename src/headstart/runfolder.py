@@ -22,13 +22,16 @@ def default_run_dir(data: str, strategy: str) -> Path:
 
 def check_target(target: Path, overwrite: bool) -> None:
     if target.exists() and any(target.iterdir()) and not overwrite:
-        raise ConfigError(f"{target}: output folder exists and is not empty; pass --overwrite or another --output")
+        raise ConfigError(
+            f"{target}: output folder exists and is not empty; pass --overwrite or another --output"
+        )
     if target.exists() and not target.is_dir():
         raise ConfigError(f"{target}: exists and is a file; pass a folder to --output")
 
 
 class StagedRun:
-    """``with StagedRun(target) as stage:`` write into ``stage``; it becomes ``target`` on success."""
+    """``with StagedRun(target) as stage:`` write into ``stage``; it becomes ``target`` when
+    the block ends without an exception, and is removed otherwise."""
 
     def __init__(self, target: Path, overwrite: bool = False):
         self.target = target

@@ -66,7 +66,9 @@ def _plan(
     optimizer_groups = []
     if trainable:
         optimizer_groups.append({"params": trainable, "lr": encoder_lr, "name": "encoder"})
-    optimizer_groups.append({"params": list(model.head.parameters()), "lr": head_lr, "name": "head"})
+    optimizer_groups.append(
+        {"params": list(model.head.parameters()), "lr": head_lr, "name": "head"}
+    )
     return Plan(optimizer_groups, num_layers if all_frozen else frozen, all_frozen, num_layers)
 
 
@@ -105,7 +107,9 @@ STRATEGIES: dict[str, Strategy] = {
         ),
         # The head alone sees fixed features: it wants a much higher learning rate, and since
         # features are computed once, many epochs cost almost nothing.
-        Strategy("head", "freeze the whole encoder, train only the head", 0.0, 5e-3, 30, apply_head),
+        Strategy(
+            "head", "freeze the whole encoder, train only the head", 0.0, 5e-3, 30, apply_head
+        ),
     )
 }
 

@@ -55,14 +55,16 @@ class PrefixInputs:
     frozen: int
     device: str
 
+    def __post_init__(self) -> None:
+        self.parts = discover(self.model.encoder)
+
     def lengths(self, split: str) -> list[int]:
         return np.diff(self.states[split].offsets).tolist()
 
     def logits(self, split: str, idx: list[int]) -> torch.Tensor:
         hidden, mask = self.states[split].batch(idx)
         hidden = hidden.to(self.device).float()
-        parts = discover(self.model.encoder)
-        with suffix_only(self.model.encoder, parts, self.frozen):
+        with suffix_only(self.model.encoder, self.parts, self.frozen):
             return self.model(inputs_embeds=hidden, attention_mask=mask.to(self.device))
 
 
@@ -99,7 +101,9 @@ class TrainOutcome:
     train_seconds: float = 0.0
 
 
-def predict_logits(inputs: Inputs, split: str, batch_size: int, precision: str, device: str) -> torch.Tensor:
+def predict_logits(
+    inputs: Inputs, split: str, batch_size: int, precision: str, device: str
+) -> torch.Tensor:
     """Logits for a whole split in input order; batches sorted by length."""
     rows: list[torch.Tensor | None] = [None] * len(inputs.lengths(split))
     with torch.inference_mode(), autocast(precision, device):
@@ -114,7 +118,9 @@ def _no_decay(name: str, param: nn.Parameter) -> bool:
     return param.ndim < 2 or "norm" in name.lower() or name.endswith(".bias")
 
 
-def build_optimizer(model: nn.Module, groups: list[dict[str, Any]], weight_decay: float) -> torch.optim.AdamW:
+def build_optimizer(
+    model: nn.Module, groups: list[dict[str, Any]], weight_decay: float
+) -> torch.optim.AdamW:
     names = {id(p): n for n, p in model.named_parameters()}
     param_groups = []
     for group in groups:
@@ -180,7 +186,7 @@ def train(
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 seen += len(idx)
-                loss_sum += float(loss) * len(idx)
+                loss_sum += float(loss.detach()) * len(idx)
                 speed = seen / max(time.perf_counter() - epoch_start, 1e-9)
                 progress.update(task, advance=1, epoch=epoch, loss=loss_sum / seen, speed=speed)
             model.eval()

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from headstart.errors import HeadstartError
 
@@ -27,7 +28,7 @@ def user_errors(func: F) -> F:
         except HeadstartError as exc:
             if os.environ.get("HEADSTART_DEBUG"):
                 raise
-            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err_console.print("[bold red]interrupted[/]")

@@ -14,12 +14,21 @@ from headstart.cli.common import err_console, out_console, user_errors
 @user_errors
 def evaluate(
     run_dir: Annotated[str, typer.Argument(help="run folder written by 'headstart fit'")],
-    data: Annotated[str, typer.Option("--data", help="labelled file, or bbc-news for its test split")],
-    text_column: Annotated[str | None, typer.Option(help="text column (default: text or sentence)")] = None,
+    data: Annotated[
+        str, typer.Option("--data", help="labelled file, or bbc-news for its test split")
+    ],
+    text_column: Annotated[
+        str | None, typer.Option(help="text column (default: text or sentence)")
+    ] = None,
     label_column: Annotated[str, typer.Option(help="label column")] = "label",
     encoding: Annotated[str, typer.Option(help="text encoding of the data file")] = "utf-8",
     strict: Annotated[bool, typer.Option(help="refuse rows with empty text or label")] = False,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="metrics JSON (default RUN_DIR/evaluation-<data>.json)")] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output", "-o", help="metrics JSON (default RUN_DIR/evaluation-<data>.json)"
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="texts per batch")] = 64,
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16")] = "auto",
 ) -> None:
@@ -36,7 +45,9 @@ def evaluate(
         split = load_split(data, "eval", text_column, label_column, encoding, strict)
         texts, labels, skipped = split.texts, split.labels, split.skipped
         if skipped:
-            err_console.print(f"[yellow]warning:[/] skipped {skipped} rows with empty text or label")
+            err_console.print(
+                f"[yellow]warning:[/] skipped {skipped} rows with empty text or label"
+            )
     predictor = load(run_dir, precision=precision, batch_size=batch_size)
     metrics = predictor.evaluate(texts, labels) | {"data": data, "skipped_rows": skipped}
     out_console.print(
@@ -46,4 +57,4 @@ def evaluate(
     out_console.print(confusion_markdown(metrics["confusion_matrix"], predictor.labels))
     target = Path(output) if output else Path(run_dir) / f"evaluation-{Path(data).stem}.json"
     target.write_text(json.dumps(metrics, indent=2) + "\n")
-    err_console.print(f"metrics written to {target}")
+    err_console.print(f"metrics written to {target}", markup=False)

@@ -15,21 +15,45 @@ STRATEGY_HELP = "; ".join(f"{s.name}: {s.summary}" for s in STRATEGIES.values())
 
 @user_errors
 def fit(
-    data: Annotated[str, typer.Option("--data", help="training file (CSV/TSV/JSONL/JSON/Parquet) or builtin dataset: bbc-news")],
-    eval_data: Annotated[str | None, typer.Option(help="evaluation file; default: a stratified --eval-fraction of --data")] = None,
-    test_data: Annotated[str | None, typer.Option(help="test file, evaluated once with the best epoch")] = None,
-    model: Annotated[str, typer.Option(help="hub id, local folder, 'minilm' (packaged default) or scratch:M")] = "minilm",
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data", help="training file (CSV/TSV/JSONL/JSON/Parquet) or builtin dataset: bbc-news"
+        ),
+    ],
+    eval_data: Annotated[
+        str | None,
+        typer.Option(help="evaluation file; default: a stratified --eval-fraction of --data"),
+    ] = None,
+    test_data: Annotated[
+        str | None, typer.Option(help="test file, evaluated once with the best epoch")
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="hub id, local folder, 'minilm' (packaged default) or scratch:M")
+    ] = "minilm",
     strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)] = "full",
-    freeze_layers: Annotated[int | None, typer.Option(help="partial: transformer layers to freeze (default half)")] = None,
+    freeze_layers: Annotated[
+        int | None, typer.Option(help="partial: transformer layers to freeze (default half)")
+    ] = None,
     pooling: Annotated[str, typer.Option(help="mean (default), cls or pooler")] = "mean",
-    text_column: Annotated[str | None, typer.Option(help="text column (default: text or sentence)")] = None,
+    text_column: Annotated[
+        str | None, typer.Option(help="text column (default: text or sentence)")
+    ] = None,
     label_column: Annotated[str, typer.Option(help="label column")] = "label",
     encoding: Annotated[str, typer.Option(help="text encoding of the data files")] = "utf-8",
-    eval_fraction: Annotated[float, typer.Option(help="share of --data held out when no --eval-data")] = 0.1,
-    strict: Annotated[bool, typer.Option(help="refuse rows with empty text or label instead of skipping them")] = False,
+    eval_fraction: Annotated[
+        float, typer.Option(help="share of --data held out when no --eval-data")
+    ] = 0.1,
+    strict: Annotated[
+        bool, typer.Option(help="refuse rows with empty text or label instead of skipping them")
+    ] = False,
     epochs: Annotated[int | None, typer.Option(help="epochs (default per strategy)")] = None,
-    lr: Annotated[float | None, typer.Option(help="encoder learning rate (default per strategy)")] = None,
-    head_lr: Annotated[float | None, typer.Option(help="head learning rate (default per strategy)")] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="encoder learning rate (default per strategy)")
+    ] = None,
+    head_lr: Annotated[
+        float | None, typer.Option(help="head learning rate (default per strategy)")
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="training batch size")] = 32,
     max_length: Annotated[int, typer.Option(help="maximum tokens per text")] = 256,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay")] = 0.01,
@@ -37,11 +61,20 @@ def fit(
     dropout: Annotated[float, typer.Option(help="dropout before the head")] = 0.1,
     seed: Annotated[int, typer.Option(help="seed for the head, data order and splits")] = 42,
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16")] = "auto",
-    cache: Annotated[bool, typer.Option(help="cache frozen-encoder outputs (--no-cache: plain behaviour)")] = True,
-    cache_dir: Annotated[str | None, typer.Option(help="feature cache folder (default ~/.cache/headstart)")] = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="run folder (default runs/<time>-<data>-<strategy>)")] = None,
+    cache: Annotated[
+        bool, typer.Option(help="cache frozen-encoder outputs (--no-cache: plain behaviour)")
+    ] = True,
+    cache_dir: Annotated[
+        str | None, typer.Option(help="feature cache folder (default ~/.cache/headstart)")
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="run folder (default runs/<time>-<data>-<strategy>)"),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing --output folder")] = False,
-    trust_remote_code: Annotated[bool, typer.Option(help="allow a hub model to run its own code")] = False,
+    trust_remote_code: Annotated[
+        bool, typer.Option(help="allow a hub model to run its own code")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
     """Fine-tune a pretrained encoder with a new head on labelled text."""

@@ -44,8 +44,12 @@ def search_hub(term: str, limit: int) -> list[tuple[str, int, str]]:
 
 @user_errors
 def models(
-    search: Annotated[str | None, typer.Option("--search", help="search the hub for TERM (needs internet)")] = None,
-    domain: Annotated[str | None, typer.Option(help="only catalogue entries of this domain, e.g. finance")] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="search the hub for TERM (needs internet)")
+    ] = None,
+    domain: Annotated[
+        str | None, typer.Option(help="only catalogue entries of this domain, e.g. finance")
+    ] = None,
     limit: Annotated[int, typer.Option(help="hub search results to show")] = 20,
 ) -> None:
     """Help choose a source model: curated catalogue, local cache and hub search."""
@@ -53,7 +57,9 @@ def models(
 
     entries = [e for e in CATALOGUE if domain is None or e.domain == domain]
     if domain is not None and not entries:
-        raise HeadstartError(f"no catalogue entry for domain '{domain}'; domains: {', '.join(domains())}")
+        raise HeadstartError(
+            f"no catalogue entry for domain '{domain}'; domains: {', '.join(domains())}"
+        )
     table = Table(title="Catalogue: well-known encoders (pass the id to --model)")
     for column in ("model", "params", "layers", "languages", "domain", "note"):
         table.add_column(column, justify="right" if column in ("params", "layers") else "left")

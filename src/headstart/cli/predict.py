@@ -35,9 +35,20 @@ def read_texts(source: str, text_column: str | None, encoding: str) -> list[str]
 @user_errors
 def predict(
     run_dir: Annotated[str, typer.Argument(help="run folder written by 'headstart fit'")],
-    input: Annotated[str, typer.Option("--input", "-i", help="file (CSV/TSV/JSONL/JSON/Parquet/TXT) or - for one text per line on stdin")] = "-",
-    output: Annotated[str | None, typer.Option("--output", "-o", help="JSONL file to write (default stdout)")] = None,
-    text_column: Annotated[str | None, typer.Option(help="text column (default: text or sentence)")] = None,
+    input: Annotated[
+        str,
+        typer.Option(
+            "--input",
+            "-i",
+            help="file (CSV/TSV/JSONL/JSON/Parquet/TXT) or - for one text per line on stdin",
+        ),
+    ] = "-",
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="JSONL file to write (default stdout)")
+    ] = None,
+    text_column: Annotated[
+        str | None, typer.Option(help="text column (default: text or sentence)")
+    ] = None,
     encoding: Annotated[str, typer.Option(help="text encoding of the input file")] = "utf-8",
     batch_size: Annotated[int, typer.Option(help="texts per batch")] = 64,
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16")] = "auto",
@@ -56,4 +67,4 @@ def predict(
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_text(lines)
     os.replace(tmp, target)
-    err_console.print(f"wrote {len(rows)} predictions to {target}")
+    err_console.print(f"wrote {len(rows)} predictions to {target}", markup=False)

@@ -80,7 +80,10 @@ def _parse_label(value: Any) -> Any:
     if not text:
         return None
     if text.lstrip("-").isdigit():
-        return int(text)
+        try:
+            return int(text)
+        except ValueError:  # "--1", "²": isdigit() is true but they are not integers
+            return text
     return text
 
 
@@ -154,11 +157,8 @@ def stratified_split(
     for label in sorted(by_label):
         idx = by_label[label]
         rng.shuffle(idx)
-        n = round(len(idx) * fraction)
-        if len(idx) >= 2:
-            n = min(max(n, 1), len(idx) - 1)  # every class in both splits where possible
-        else:
-            n = 0
+        # every class on both sides where it has two examples or more
+        n = min(max(round(len(idx) * fraction), 1), len(idx) - 1) if len(idx) >= 2 else 0
         held.extend(idx[:n])
     held_set = set(held)
     keep = [i for i in range(len(split)) if i not in held_set]

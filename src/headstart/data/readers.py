@@ -82,15 +82,18 @@ def decode_file(path: Path, encoding: str) -> str:
         line = data.count(b"\n", 0, exc.start) + 1
         raise DataError(
             f"{path} line {line}: bytes that are not valid {encoding} "
-            f"({data[exc.start:exc.start + 1]!r} at byte {exc.start}); "
+            f"({data[exc.start : exc.start + 1]!r} at byte {exc.start}); "
             f"pass --encoding with the file's encoding, e.g. --encoding latin-1"
         ) from None
 
 
 def read_delimited(text: str, name: str, delimiter: str) -> Table:
     """CSV/TSV with a header row. A row with the wrong number of fields is an error, not a guess."""
+    # The csv module refuses fields over 131072 characters by default: long documents are valid.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     kind = "CSV" if delimiter == "," else "TSV"
+    start = 0  # physical lines consumed before the current record
     try:
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
@@ -114,8 +117,10 @@ def read_delimited(text: str, name: str, delimiter: str) -> Table:
             rows.append(dict(zip(columns, record, strict=True)))
             where.append(f"line {line}")
     except csv.Error as exc:
+        # Name the line where the broken record starts: for an unclosed quote the reader has
+        # already consumed the rest of the file, so its own line number is the last line.
         raise DataError(
-            f"{name} line {reader.line_num}: malformed {kind} ({exc}); check the quoting on that line"
+            f"{name} line {start + 1}: malformed {kind} ({exc}); check the quoting on that line"
         ) from None
     return Table(name, columns, rows, where)
 
@@ -124,18 +129,19 @@ def read_jsonl(text: str, name: str) -> Table:
     rows: list[dict[str, Any]] = []
     where: list[str] = []
     columns: dict[str, None] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(
-                f"{name} line {number}: not valid JSON ({exc.msg}); expected one JSON object per line"
+                f"{name} line {number}: not valid JSON ({exc.msg}); "
+                f"expected one JSON object per line"
             ) from None
         if not isinstance(record, dict):
             raise DataError(
-                f"{name} line {number}: expected a JSON object like {{\"text\": ..., \"label\": ...}}, "
+                f'{name} line {number}: expected a JSON object like {{"text": ..., "label": ...}}, '
                 f"found {type(record).__name__}"
             )
         columns.update(dict.fromkeys(record))
@@ -159,7 +165,7 @@ def _read_json(text: str, name: str) -> Table:
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise DataError(
             f"{name}: expected a JSON list of objects (or JSON Lines), e.g. "
-            f"[{{\"text\": ..., \"label\": ...}}]"
+            f'[{{"text": ..., "label": ...}}]'
         )
     columns: dict[str, None] = {}
     for record in data:
@@ -175,17 +181,26 @@ def _read_parquet(path: Path) -> Table:
     except Exception as exc:  # pyarrow raises several types for a broken file
         raise DataError(f"{path}: cannot read as Parquet ({exc})") from None
     rows = table.to_pylist()
-    return Table(str(path), list(table.column_names), rows, [f"row {i + 1}" for i in range(len(rows))])
+    return Table(
+        str(path), list(table.column_names), rows, [f"row {i + 1}" for i in range(len(rows))]
+    )
 
 
 def read_lines(text: str, name: str) -> Table:
     """One text per line (blank lines are skipped): for prediction input and corpora."""
     rows, where = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if line.strip():
             rows.append({"text": line})
             where.append(f"line {number}")
     return Table(name, ["text"], rows, where)
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines split at \\n, \\r\\n or \\r only. ``str.splitlines`` also breaks at U+2028, U+0085,
+    form feeds and more, which JSON writers leave unescaped inside strings (``ensure_ascii=False``)
+    and which latin-1 decoding produces from byte 0x85."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def _check_header(columns: list[str], name: str) -> None:

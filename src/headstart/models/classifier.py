@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,17 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
 class TextClassifier(nn.Module):
     """encoder → pooling → dropout → linear head."""
 
-    def __init__(self, encoder: nn.Module, num_labels: int, pooling: str = "mean", dropout: float = 0.1):
+    def __init__(
+        self, encoder: nn.Module, num_labels: int, pooling: str = "mean", dropout: float = 0.1
+    ):
         super().__init__()
         if pooling == "pooler" and getattr(encoder, "pooler", None) is None:
             raise ModelError(
                 f"{type(encoder).__name__} has no pooler layer; use --pooling mean or cls"
             )
         self.encoder = encoder
+        # Inputs the encoder takes: a tokenizer may emit token_type_ids that DistilBERT refuses.
+        self.accepts = set(inspect.signature(encoder.forward).parameters)
         self.pooling = pooling
         self.dropout = nn.Dropout(dropout)
         hidden = int(encoder.config.hidden_size)
@@ -48,7 +53,7 @@ class TextClassifier(nn.Module):
     def encode(self, **inputs: torch.Tensor) -> torch.Tensor:
         """Pooled text vectors from the encoder (before dropout and head)."""
         attention_mask = inputs["attention_mask"]
-        outputs = self.encoder(**inputs)
+        outputs = self.encoder(**{k: v for k, v in inputs.items() if k in self.accepts})
         if self.pooling == "pooler":
             return outputs.pooler_output
         return pool(outputs.last_hidden_state, attention_mask, self.pooling)

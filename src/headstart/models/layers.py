@@ -53,10 +53,10 @@ def discover(model: nn.Module) -> EncoderParts:
     if callable(get_input):
         word = get_input()
         for name, module in model.named_modules():
-            if name and name != layers_name and any(m is word for m in module.modules()):
-                if not name.startswith(layers_name) and name.count(".") == 0:
-                    embeddings_name, embeddings = name, module
-                    break
+            top_level = bool(name) and "." not in name and layers_name.split(".")[0] != name
+            if top_level and any(m is word for m in module.modules()):
+                embeddings_name, embeddings = name, module
+                break
     if embeddings is None:
         raise ModelError(
             f"cannot find the input embeddings of {type(model).__name__}; "
