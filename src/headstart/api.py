@@ -71,7 +71,7 @@ def fit(
     ``headstart.fit(data="bbc-news", strategy="head")``.
     """
     config = config or FitConfig(**options)
-    console = console or Console(stderr=True, quiet=config.quiet)
+    console = console or Console(stderr=True, quiet=config.quiet, soft_wrap=True)
     quiet_transformers()
     strategy = get_strategy(config.strategy)
     run_dir = (
@@ -112,7 +112,12 @@ def fit(
     )
 
     seed_everything(config.seed)  # before building: random head (and scratch) weights follow --seed
-    encoder = load_encoder(source, config.trust_remote_code, scratch=scratch)
+    encoder = load_encoder(
+        source,
+        config.trust_remote_code,
+        scratch=scratch,
+        attention_dropout=config.attention_dropout,
+    )
     model = TextClassifier(encoder, len(labels), config.pooling, config.dropout).to(device)
 
     lr = config.lr if config.lr is not None else strategy.lr

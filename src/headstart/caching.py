@@ -86,6 +86,13 @@ class CacheContext:
     batch_size: int
     hits: int = 0
     misses: int = 0
+    _copy: TextClassifier | None = None
+
+    def inference_model(self, model: TextClassifier) -> TextClassifier:
+        """The model with weights cast once to the cache precision (made on first use)."""
+        if self._copy is None:
+            self._copy = model.inference_copy(self.precision)
+        return self._copy
 
 
 def _inputs_to(batch: dict[str, torch.Tensor], device: str) -> dict[str, torch.Tensor]:
@@ -105,10 +112,11 @@ def pooled_features(model: TextClassifier, encoded: Encoded, ctx: CacheContext) 
     ctx.misses += 1
     out = torch.empty(len(encoded), model.hidden_size)
     model.eval()
+    infer = ctx.inference_model(model)
     with torch.inference_mode(), autocast(ctx.precision, ctx.device):
         for idx in sorted_batches(encoded.lengths, ctx.batch_size):
             batch = _inputs_to(collate(encoded, idx), ctx.device)
-            out[idx] = model.encode(**batch).float().cpu()
+            out[idx] = infer.encode(**batch).float().cpu()
     if path is not None:
         _atomic_save(path, out.numpy())
     return out
@@ -220,17 +228,18 @@ def prefix_states(
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(lengths)
     flat = np.empty((int(offsets[-1]), model.hidden_size), dtype=np.uint16)
-    parts = discover(model.encoder)
     model.eval()
+    infer = ctx.inference_model(model)
+    parts = discover(infer.encoder)
     with (
         torch.inference_mode(),
         autocast(ctx.precision, ctx.device),
-        prefix_only(model.encoder, parts, frozen) as captured,
+        prefix_only(infer.encoder, parts, frozen) as captured,
     ):
         for idx in sorted_batches(lengths, ctx.batch_size):
             batch = _inputs_to(collate(encoded, idx), ctx.device)
             captured.clear()
-            model.encoder(**batch)
+            infer.encoder(**{k: v for k, v in batch.items() if k in infer.accepts})
             states = captured[-1].to(torch.bfloat16).cpu()
             for r, i in enumerate(idx):
                 n = lengths[i]

@@ -38,6 +38,7 @@ class FitConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     dropout: float = 0.1
+    attention_dropout: float | None = 0.0
     seed: int = 42
     precision: str = "auto"
     cache: bool = True
@@ -63,14 +64,22 @@ class FitConfig:
                 f"unknown precision '{self.precision}'; choose one of: {', '.join(PRECISIONS)}"
             )
         positive = {"batch_size": self.batch_size, "max_length": self.max_length}
-        positive |= {"epochs": self.epochs, "lr": self.lr, "head_lr": self.head_lr}
+        positive |= {"epochs": self.epochs, "head_lr": self.head_lr}
         for name, value in positive.items():
             if value is not None and value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.lr is not None and self.lr < 0:
+            raise ConfigError(f"--lr must be 0 or more, got {self.lr}")
         if not 0.0 < self.eval_fraction < 1.0:
             raise ConfigError(f"--eval-fraction must be between 0 and 1, got {self.eval_fraction}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+        for name, value in (
+            ("dropout", self.dropout),
+            ("attention_dropout", self.attention_dropout),
+        ):
+            if value is not None and not 0.0 <= value < 1.0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
         if self.freeze_layers is not None and self.freeze_layers < 0:
             raise ConfigError(f"--freeze-layers must be 0 or more, got {self.freeze_layers}")
         if self.max_length < 8:

@@ -27,7 +27,7 @@ class Predictor:
         batch_size: int = 64,
         max_length: int | None = None,
     ):
-        self.model = model
+        self.model = model.inference_copy(precision)
         self.tokenizer = tokenizer
         self.meta = meta
         self.labels: list[str] = list(meta["labels"])

@@ -59,6 +59,13 @@ def fit(
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay")] = 0.01,
     warmup_ratio: Annotated[float, typer.Option(help="share of steps for linear warmup")] = 0.1,
     dropout: Annotated[float, typer.Option(help="dropout before the head")] = 0.1,
+    attention_dropout: Annotated[
+        float,
+        typer.Option(
+            help="dropout on attention probabilities; -1 keeps the model's own (0.1 for BERT). "
+            "0 (default) makes CPU training at 256 tokens ~3x faster"
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="seed for the head, data order and splits")] = 42,
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16")] = "auto",
     cache: Annotated[
@@ -85,7 +92,8 @@ def fit(
         freeze_layers=freeze_layers, pooling=pooling, text_column=text_column,
         label_column=label_column, encoding=encoding, eval_fraction=eval_fraction, strict=strict,
         epochs=epochs, lr=lr, head_lr=head_lr, batch_size=batch_size, max_length=max_length,
-        weight_decay=weight_decay, warmup_ratio=warmup_ratio, dropout=dropout, seed=seed,
+        weight_decay=weight_decay, warmup_ratio=warmup_ratio, dropout=dropout,
+        attention_dropout=None if attention_dropout < 0 else attention_dropout, seed=seed,
         precision=precision, cache=cache, cache_dir=cache_dir, output=output, overwrite=overwrite,
         trust_remote_code=trust_remote_code, quiet=quiet,
     )  # fmt: skip

@@ -75,12 +75,33 @@ def load_tokenizer(source: SourceModel, trust_remote_code: bool = False):
         raise ModelError(f"{source.spec}: cannot load a tokenizer ({exc})") from None
 
 
-def load_encoder(source: SourceModel, trust_remote_code: bool = False, scratch: bool = False):
-    """The bare encoder (``AutoModel``): pretrained weights, or random ones for ``scratch``."""
+ATTENTION_DROPOUT_NAMES = ("attention_probs_dropout_prob", "attention_dropout", "attn_pdrop")
+
+
+def set_attention_dropout(config: object, value: float) -> bool:
+    """Set attention-probability dropout under whichever name this architecture uses."""
+    found = False
+    for name in ATTENTION_DROPOUT_NAMES:
+        if hasattr(config, name):
+            setattr(config, name, value)
+            found = True
+    return found
+
+
+def load_encoder(
+    source: SourceModel,
+    trust_remote_code: bool = False,
+    scratch: bool = False,
+    attention_dropout: float | None = None,
+):
+    """The bare encoder (``AutoModel``): pretrained weights, or random ones for ``scratch``.
+    ``attention_dropout`` overrides the model's attention-probability dropout (None keeps it)."""
     from transformers import AutoConfig, AutoModel
 
     try:
         config = AutoConfig.from_pretrained(source.location, trust_remote_code=trust_remote_code)
+        if attention_dropout is not None:
+            set_attention_dropout(config, attention_dropout)
         if scratch:
             return AutoModel.from_config(config, trust_remote_code=trust_remote_code)
         return AutoModel.from_pretrained(
