@@ -35,7 +35,8 @@ def fpb_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("fpb") / "run"
     done = cli(
         "fit", "--data", str(FPB / "allagree_train.csv"),
-        "--eval-data", str(FPB / "allagree_dev.csv"), "--test-data", str(FPB / "allagree_test.csv"), "--strategy", "head", "-o", str(out),
+        "--eval-data", str(FPB / "allagree_dev.csv"),
+        "--test-data", str(FPB / "allagree_test.csv"), "--strategy", "head", "-o", str(out),
         "--cache-dir", str(out.parent / "cache"), "--quiet",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
