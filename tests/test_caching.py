@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoTokenizer
@@ -99,7 +100,15 @@ def test_disk_cache_is_reused_and_keyed_by_data_and_length(tokenizer, tmp_path: 
     s1 = caching.prefix_states(model, encode(tokenizer, TEXTS, 64), 2, prefix_ctx)
     s2 = caching.prefix_states(model, encode(tokenizer, TEXTS, 64), 2, prefix_ctx)
     assert (prefix_ctx.misses, prefix_ctx.hits) == (1, 1)
-    assert (s1.flat == s2.flat).all()
+    assert s1.path is not None and s1.flat is None  # on disk, read row by row
+    in_memory = caching.prefix_states(model, encode(tokenizer, TEXTS, 64), 2, ctx(None, model))
+    for i in range(len(TEXTS)):
+        assert np.array_equal(s1.row(i), s2.row(i))
+        assert np.array_equal(s1.row(i), in_memory.row(i))
+    hidden, mask = s2.batch([0, 4])
+    assert hidden.shape[0] == 2 and mask.sum().item() == sum(
+        encode(tokenizer, TEXTS, 64).lengths[i] for i in (0, 4)
+    )
 
 
 def test_other_weights_give_another_key() -> None:

@@ -142,10 +142,29 @@ def test_no_usable_rows() -> None:
         split_from_table(table(["text", "label"], rows), "train", None, "label", False)
 
 
-def test_fractional_label_refused() -> None:
-    rows = [{"text": "x", "label": 1}, {"text": "y", "label": 0.5}]
-    with pytest.raises(DataError, match=r"line 3: label 0\.5 is a fractional number"):
-        split_from_table(table(["text", "label"], rows), "train", None, "label", False)
+def test_fractional_labels_mean_regression_unless_classification_is_asked(tmp_path: Path) -> None:
+    rows = [["a text", "0.5"], ["b text", "3.8"], ["c text", "5.000"], ["d text", "1"]] * 5
+    path = write_csv(tmp_path / "sts.csv", ["text", "label"], rows)
+    splits = load_splits(path)
+    assert splits.task == "regression"
+    assert all(isinstance(x, float) for x in splits.train.labels + splits.eval.labels)
+    assert 5.0 in splits.train.labels + splits.eval.labels
+    with pytest.raises(DataError, match=r"label 0\.5 .* is a fractional number"):
+        load_splits(path, task="classification")
+    # integer-valued floats stay classes: 1.0 and 1 are one class
+    ints = write_csv(tmp_path / "ints.csv", ["text", "label"], [["x", "1.0"], ["y", "0"]] * 5)
+    assert load_splits(ints).task == "classification"
+
+
+def test_pairs_are_read_and_empty_second_texts_skipped(tmp_path: Path) -> None:
+    rows = [["first a", "second a", "1"], ["first b", "", "0"], ["first c", "second c", "0"]] * 4
+    path = write_csv(tmp_path / "pairs.csv", ["s1", "s2", "label"], rows)
+    splits = load_splits(path, text_column="s1", pair_column="s2")
+    assert splits.train.pairs is not None and splits.eval.pairs is not None
+    assert len(splits.train.pairs) == len(splits.train.texts)
+    assert splits.train.skipped == 4
+    with pytest.raises(DataError, match="no second-text column 'nope'"):
+        load_splits(path, text_column="s1", pair_column="nope")
 
 
 def test_load_splits_counts_skipped_rows_per_split(tmp_path: Path) -> None:

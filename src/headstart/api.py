@@ -20,13 +20,14 @@ from headstart import caching
 from headstart.config import FitConfig
 from headstart.data.batching import encode
 from headstart.data.labelled import load_splits
-from headstart.evaluation import classification_metrics
+from headstart.evaluation import headline
 from headstart.models.classifier import TextClassifier
 from headstart.models.source import load_encoder, load_tokenizer, resolve
 from headstart.precision import pick_device, resolve_precision
 from headstart.report import run_report
 from headstart.runfolder import StagedRun, check_target, default_run_dir, write_json
 from headstart.strategies import count_parameters, get_strategy
+from headstart.tasks import ClassificationTask, MultiLabelTask, RegressionTask, Task
 from headstart.training import (
     FeatureInputs,
     Inputs,
@@ -96,6 +97,9 @@ def fit(
         eval_fraction=config.eval_fraction,
         strict=config.strict,
         seed=config.seed,
+        pair_column=config.text_pair_column,
+        task=config.task,
+        label_separator=config.label_separator,
     )
     for split in (splits.train, splits.eval, splits.test):
         if split is not None and split.skipped:
@@ -105,10 +109,26 @@ def fit(
                 f"--strict refuses them instead"
             )
     labels = splits.labels.names
+    task: Task
+    if splits.task == "multilabel":
+        task = MultiLabelTask(labels, config.threshold)
+        shown = ", ".join(labels[:10]) + (" …" if len(labels) > 10 else "")
+        what = f"multi-label, {len(labels)} labels: {shown}"
+    elif splits.task == "regression":
+        task = RegressionTask.fit(splits.train.labels)
+        what = f"regression, training targets {min(splits.train.labels):g} to "
+        what += f"{max(splits.train.labels):g}"
+    else:
+        task = ClassificationTask(labels)
+        shown = ", ".join(labels[:10]) + (" …" if len(labels) > 10 else "")
+        what = f"{splits.task}, {len(labels)} classes: {shown}"
+    detected = "" if config.task else " (detected from the labels; --task overrides)"
     console.print(
         f"data: {len(splits.train)} train, {len(splits.eval)} eval"
         + (f", {len(splits.test)} test" if splits.test else "")
-        + f"; {len(labels)} classes: {', '.join(labels[:10])}{' …' if len(labels) > 10 else ''}"
+        + (" sentence pairs" if config.text_pair_column else "")
+        + f"; task {what}{detected}",
+        markup=False,
     )
 
     seed_everything(config.seed)  # before building: random head (and scratch) weights follow --seed
@@ -118,7 +138,7 @@ def fit(
         scratch=scratch,
         attention_dropout=config.attention_dropout,
     )
-    model = TextClassifier(encoder, len(labels), config.pooling, config.dropout).to(device)
+    model = TextClassifier(encoder, task.num_outputs, config.pooling, config.dropout).to(device)
 
     lr = config.lr if config.lr is not None else strategy.lr
     head_lr = config.head_lr if config.head_lr is not None else strategy.head_lr
@@ -130,13 +150,13 @@ def fit(
         f"{strategy.name}: trainable params {trainable:,} of {total:,} ({trainable / total:.2%})"
     )
 
-    encoded = {"train": encode(tokenizer, splits.train.texts, config.max_length)}
-    encoded["eval"] = encode(tokenizer, splits.eval.texts, config.max_length)
-    if splits.test is not None:
-        encoded["test"] = encode(tokenizer, splits.test.texts, config.max_length)
-    label_ids = {
-        name: torch.tensor(splits.labels.ids(getattr(splits, name).labels)) for name in encoded
+    named = {"train": splits.train, "eval": splits.eval, "test": splits.test}
+    encoded = {
+        name: encode(tokenizer, split.texts, config.max_length, split.pairs)
+        for name, split in named.items()
+        if split is not None
     }
+    label_ids = {name: task.targets(named[name].labels) for name in encoded}
 
     cache_started = time.perf_counter()
     inputs, cache_note = _make_inputs(
@@ -145,9 +165,6 @@ def fit(
     cache_seconds = time.perf_counter() - cache_started
     if cache_note:
         console.print(cache_note + f" ({cache_seconds:.1f} s)")
-
-    def evaluate(logits: torch.Tensor, split: str) -> dict[str, Any]:
-        return classification_metrics(label_ids[split].tolist(), logits.argmax(-1).tolist(), labels)
 
     settings = TrainSettings(
         epochs=epochs,
@@ -159,16 +176,18 @@ def fit(
         device=device,
         quiet=config.quiet,
     )
-    outcome = train(
-        model, inputs, label_ids, plan.optimizer_groups, settings, evaluate, "accuracy", console
-    )
+    outcome = train(model, inputs, label_ids, plan.optimizer_groups, settings, task, console)
     train_seconds = outcome.train_seconds + cache_seconds
 
+    if isinstance(task, MultiLabelTask) and config.tune_threshold:
+        eval_logits = predict_logits(inputs, "eval", settings.eval_batch_size, precision, device)
+        chosen = task.tune_threshold(eval_logits, label_ids["eval"])
+        console.print(f"decision threshold tuned on the eval split: {chosen:.3f}")
     results: dict[str, Any] = {}
     for split in ("eval", "test"):
         if split in encoded:
             logits = predict_logits(inputs, split, settings.eval_batch_size, precision, device)
-            results[split] = evaluate(logits, split)
+            results[split] = task.metrics(logits, label_ids[split])
 
     metrics: dict[str, Any] = {
         **results,
@@ -191,14 +210,21 @@ def fit(
         "peak_rss_mb": peak_rss_mb(),
         "examples": {k: len(v) for k, v in encoded.items()},
         "skipped_rows": splits.skipped,
+        "task": task.name,
         "labels": labels,
         "history": outcome.history,
     }
-    _write_run(run_dir, config, model, tokenizer, labels, metrics, source.location)
+    meta = task.meta() | {
+        "base_model": config.model,
+        "strategy": config.strategy,
+        "max_length": config.max_length,
+        "pairs": config.text_pair_column is not None,
+    }
+    _write_run(run_dir, config, model, tokenizer, meta, metrics)
     final = "test" if "test" in results else "eval"
     console.print(
-        f"[bold green]done[/] in {train_seconds:.1f} s: {final} accuracy "
-        f"{results[final]['accuracy']:.4f}, macro-F1 {results[final]['macro_f1']:.4f} → {run_dir}"
+        f"[bold green]done[/] in {train_seconds:.1f} s: {final} "
+        f"{headline(results[final], task.name)} → {run_dir}"
     )
     return FitResult(run_dir, metrics)
 
@@ -239,21 +265,15 @@ def _write_run(
     config: FitConfig,
     model: TextClassifier,
     tokenizer: Any,
-    labels: list[str],
+    meta: dict[str, Any],
     metrics: dict[str, Any],
-    base_location: str,
 ) -> None:
-    meta = {
-        "base_model": config.model,
-        "strategy": config.strategy,
-        "max_length": config.max_length,
-    }
     with StagedRun(run_dir, config.overwrite) as stage:
         (stage / "model").mkdir()
-        model.save(stage / "model", tokenizer, labels, meta)
+        model.save(stage / "model", tokenizer, meta)
         write_json(stage / "metrics.json", metrics)
         config.save(stage / "config.json")
-        (stage / "report.md").write_text(run_report(metrics, labels))
+        (stage / "report.md").write_text(run_report(metrics))
 
 
 def load(run_dir: str | Path, **options: Any):

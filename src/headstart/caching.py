@@ -194,19 +194,37 @@ def prefix_only(encoder: nn.Module, parts: EncoderParts, stop: int) -> Iterator[
 
 @dataclass
 class PrefixStates:
-    """Hidden states of N texts, all tokens in one flat (tokens, hidden) bf16 array."""
+    """Hidden states of N texts: all tokens in one flat (tokens, hidden) bf16 array, held in
+    memory, or in a raw file on disk read row by row (``pread``), so that a large cache sits in
+    the page cache, which the kernel can reclaim, instead of in the process's own memory."""
 
-    flat: np.ndarray  # uint16 view of bf16
-    offsets: np.ndarray  # N + 1 row starts
+    offsets: np.ndarray  # N + 1 row starts, in tokens
+    hidden: int
+    flat: np.ndarray | None = None  # uint16 view of bf16, when held in memory
+    path: Path | None = None  # raw little-endian uint16 file, when on disk
+
+    def __post_init__(self) -> None:
+        self._fd = os.open(self.path, os.O_RDONLY) if self.path is not None else None
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)  # type: ignore[arg-type]
+
+    def row(self, i: int) -> np.ndarray:
+        start, stop = int(self.offsets[i]), int(self.offsets[i + 1])
+        if self.flat is not None:
+            return self.flat[start:stop]
+        size = (stop - start) * self.hidden * 2
+        data = os.pread(self._fd, size, start * self.hidden * 2)  # type: ignore[arg-type]
+        return np.frombuffer(data, dtype=np.uint16).reshape(stop - start, self.hidden)
 
     def batch(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = [int(self.offsets[i + 1] - self.offsets[i]) for i in idx]
         width = max(lengths)
-        hidden = self.flat.shape[1]
-        states = np.zeros((len(idx), width, hidden), dtype=np.uint16)
+        states = np.zeros((len(idx), width, self.hidden), dtype=np.uint16)
         mask = np.zeros((len(idx), width), dtype=np.int64)
         for r, (i, n) in enumerate(zip(idx, lengths, strict=True)):
-            states[r, :n] = self.flat[self.offsets[i] : self.offsets[i] + n]
+            states[r, :n] = self.row(i)
             mask[r, :n] = 1
         tensor = torch.from_numpy(states).view(torch.bfloat16)
         return tensor, torch.from_numpy(mask)
@@ -218,36 +236,57 @@ def prefix_states(
     key = _key(
         "prefix", ctx.model_fingerprint, str(frozen), tokens_fingerprint(encoded), ctx.precision
     )
-    path = ctx.directory / f"prefix-{key}.npy" if ctx.directory else None
+    hidden = model.hidden_size
+    path = ctx.directory / f"prefix-{key}.bin" if ctx.directory else None
     offsets_path = path.with_name(f"prefix-{key}.offsets.npy") if path else None
     if path is not None and path.exists() and offsets_path is not None and offsets_path.exists():
         ctx.hits += 1
-        return PrefixStates(_load(path), np.load(offsets_path))
+        return PrefixStates(np.load(offsets_path), hidden, path=path)
     ctx.misses += 1
     lengths = encoded.lengths
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(lengths)
-    flat = np.empty((int(offsets[-1]), model.hidden_size), dtype=np.uint16)
+    flat: np.ndarray | None = None
+    handle = None
+    if path is None:
+        flat = np.empty((int(offsets[-1]), hidden), dtype=np.uint16)
+    else:  # rows go straight to a file: the whole cache is never in this process's memory
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     model.eval()
     infer = ctx.inference_model(model)
     parts = discover(infer.encoder)
-    with (
-        torch.inference_mode(),
-        autocast(ctx.precision, ctx.device),
-        prefix_only(infer.encoder, parts, frozen) as captured,
-    ):
-        for idx in sorted_batches(lengths, ctx.batch_size):
-            batch = _inputs_to(collate(encoded, idx), ctx.device)
-            captured.clear()
-            infer.encoder(**{k: v for k, v in batch.items() if k in infer.accepts})
-            states = captured[-1].to(torch.bfloat16).cpu()
-            for r, i in enumerate(idx):
-                n = lengths[i]
-                flat[offsets[i] : offsets[i] + n] = states[r, :n].view(torch.uint16).numpy()
-    if path is not None and offsets_path is not None:
-        _atomic_save(offsets_path, offsets)
-        _atomic_save(path, flat)
-    return PrefixStates(flat, offsets)
+    try:
+        with (
+            torch.inference_mode(),
+            autocast(ctx.precision, ctx.device),
+            prefix_only(infer.encoder, parts, frozen) as captured,
+        ):
+            for idx in sorted_batches(lengths, ctx.batch_size):
+                batch = _inputs_to(collate(encoded, idx), ctx.device)
+                captured.clear()
+                infer.encoder(**{k: v for k, v in batch.items() if k in infer.accepts})
+                states = captured[-1].to(torch.bfloat16).cpu().view(torch.uint16).numpy()
+                for r, i in enumerate(idx):
+                    rows = np.ascontiguousarray(states[r, : lengths[i]])
+                    if flat is not None:
+                        flat[offsets[i] : offsets[i + 1]] = rows
+                    else:
+                        at = int(offsets[i]) * hidden * 2
+                        os.pwrite(handle, rows.tobytes(), at)  # type: ignore[arg-type]
+    except BaseException:
+        if handle is not None:
+            os.close(handle)
+            os.unlink(tmp)
+        raise
+    if handle is not None:
+        os.close(handle)
+    if path is None or offsets_path is None:
+        return PrefixStates(offsets, hidden, flat=flat)
+    os.replace(tmp, path)
+    _atomic_save(offsets_path, offsets)  # last: its presence marks a complete cache entry
+    return PrefixStates(offsets, hidden, path=path)
 
 
 def check_suffix_matches(model: TextClassifier, encoded: Encoded, frozen: int, device: str) -> bool:

@@ -25,7 +25,14 @@ class FitConfig:
     strategy: str = field(default="full", metadata={"help": "full, partial or head"})
     freeze_layers: int | None = field(default=None, metadata={"help": "partial: layers to freeze"})
     pooling: str = field(default="mean", metadata={"help": "mean, cls or pooler"})
+    task: str | None = field(
+        default=None, metadata={"help": "classification, multilabel or regression"}
+    )
     text_column: str | None = None
+    text_pair_column: str | None = None
+    label_separator: str | None = None
+    threshold: float = 0.5
+    tune_threshold: bool = False
     label_column: str = "label"
     encoding: str = "utf-8"
     eval_fraction: float = 0.1
@@ -80,6 +87,11 @@ class FitConfig:
         ):
             if value is not None and not 0.0 <= value < 1.0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
+        tasks = ("classification", "multilabel", "regression")
+        if self.task is not None and self.task not in tasks:
+            raise ConfigError(f"unknown task '{self.task}'; choose one of: {', '.join(tasks)}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ConfigError(f"--threshold must be between 0 and 1, got {self.threshold}")
         if self.freeze_layers is not None and self.freeze_layers < 0:
             raise ConfigError(f"--freeze-layers must be 0 or more, got {self.freeze_layers}")
         if self.max_length < 8:

@@ -55,3 +55,51 @@ def per_class_markdown(per_class: dict[str, dict[str, float]]) -> str:
             f"| {m['support']} |"
         )
     return "\n".join(lines)
+
+
+def regression_metrics(y_true: list[float], y_pred: list[float]) -> dict[str, Any]:
+    from scipy.stats import pearsonr, spearmanr
+
+    true = np.asarray(y_true, dtype=np.float64)
+    pred = np.asarray(y_pred, dtype=np.float64)
+    constant = len(true) < 2 or true.std() == 0 or pred.std() == 0  # correlation undefined
+    return {
+        "pearson": 0.0 if constant else round(float(pearsonr(true, pred)[0]), 4),
+        "spearman": 0.0 if constant else round(float(spearmanr(true, pred)[0]), 4),
+        "mse": round(float(((true - pred) ** 2).mean()), 4),
+        "mae": round(float(np.abs(true - pred).mean()), 4),
+        "examples": len(true),
+    }
+
+
+def multilabel_metrics(
+    truth: np.ndarray, predicted: np.ndarray, labels: list[str]
+) -> dict[str, Any]:
+    from sklearn.metrics import f1_score
+
+    truth = np.asarray(truth).astype(int)
+    predicted = np.asarray(predicted).astype(int)
+    per_label = f1_score(truth, predicted, average=None, zero_division=0)
+    present = truth.sum(0) > 0  # macro-F1 over the labels this split contains
+    return {
+        "micro_f1": round(float(f1_score(truth, predicted, average="micro", zero_division=0)), 4),
+        "macro_f1": round(float(per_label[present].mean()), 4) if present.any() else 0.0,
+        "subset_accuracy": round(float((truth == predicted).all(1).mean()), 4),
+        "per_label": {
+            name: {"f1": round(float(per_label[i]), 4), "support": int(truth[:, i].sum())}
+            for i, name in enumerate(labels)
+        },
+        "examples": len(truth),
+    }
+
+
+HEADLINE_KEYS = {
+    "classification": ("accuracy", "macro_f1"),
+    "multilabel": ("micro_f1", "macro_f1", "subset_accuracy"),
+    "regression": ("pearson", "spearman", "mse", "mae"),
+}
+
+
+def headline(metrics: dict[str, Any], task: str) -> str:
+    """The main numbers of one split on one line, e.g. "accuracy 0.9731  macro_f1 0.9702"."""
+    return "  ".join(f"{k} {metrics[k]:.4f}" for k in HEADLINE_KEYS[task] if k in metrics)

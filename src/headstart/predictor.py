@@ -9,10 +9,10 @@ from typing import Any
 import torch
 
 from headstart.data.batching import collate, encode, sorted_batches
-from headstart.errors import ModelError
-from headstart.evaluation import classification_metrics
+from headstart.errors import DataError, ModelError
 from headstart.models.classifier import TextClassifier
 from headstart.precision import autocast, pick_device, resolve_precision
+from headstart.tasks import MultiLabelTask, RegressionTask, task_from_meta
 
 
 class Predictor:
@@ -30,7 +30,8 @@ class Predictor:
         self.model = model.inference_copy(precision)
         self.tokenizer = tokenizer
         self.meta = meta
-        self.labels: list[str] = list(meta["labels"])
+        self.task = task_from_meta(meta)
+        self.labels: list[str] = list(meta.get("labels", []))
         self.device = device
         self.precision = precision
         self.batch_size = batch_size
@@ -70,45 +71,55 @@ class Predictor:
             max_length=max_length,
         )
 
-    def probabilities(self, texts: list[str]) -> torch.Tensor:
-        """(N, classes) probabilities in input order."""
+    @property
+    def pairs(self) -> bool:
+        """Was the model trained on sentence pairs?"""
+        return bool(self.meta.get("pairs", False))
+
+    def logits(self, texts: list[str], pairs: list[str] | None = None) -> torch.Tensor:
+        """(N, outputs) raw head outputs in input order; batches sorted by length."""
+        outputs = self.model.head.out_features
         if not texts:
-            return torch.empty(0, len(self.labels))
-        encoded = encode(self.tokenizer, texts, self.max_length)
-        out = torch.empty(len(texts), len(self.labels))
+            return torch.empty(0, outputs)
+        encoded = encode(self.tokenizer, texts, self.max_length, pairs)
+        out = torch.empty(len(texts), outputs)
         with torch.inference_mode(), autocast(self.precision, self.device):
             for idx in sorted_batches(encoded.lengths, self.batch_size):
                 batch = {k: v.to(self.device) for k, v in collate(encoded, idx).items()}
-                out[idx] = self.model(**batch).float().softmax(-1).cpu()
+                out[idx] = self.model(**batch).float().cpu()
         return out
 
-    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
-        """One row per text: ``{"text", "label", "score", "scores": {label: probability}}``."""
-        probs = self.probabilities(texts)
-        rows = []
-        for text, p in zip(texts, probs.tolist(), strict=True):
-            best = max(range(len(p)), key=p.__getitem__)
-            rows.append(
-                {
-                    "text": text,
-                    "label": self.labels[best],
-                    "score": round(p[best], 6),
-                    "scores": {name: round(v, 6) for name, v in zip(self.labels, p, strict=True)},
-                }
-            )
-        return rows
+    def probabilities(self, texts: list[str], pairs: list[str] | None = None) -> torch.Tensor:
+        """(N, classes) probabilities in input order (classification)."""
+        return self.logits(texts, pairs).softmax(-1)
 
-    def evaluate(self, texts: list[str], labels: list[Any]) -> dict[str, Any]:
-        known = {name: i for i, name in enumerate(self.labels)}
-        y_true = []
-        for i, label in enumerate(labels):
-            if str(label) not in known:
-                from headstart.errors import DataError
+    def predict(self, texts: list[str], pairs: list[str] | None = None) -> list[dict[str, Any]]:
+        """One row per text, in input order. Classification: ``{"text", "label", "score",
+        "scores": {label: probability}}``; regression: ``{"text", "value"}``; pairs add
+        ``"text_pair"``."""
+        rows = self.task.rows(self.logits(texts, pairs))
+        out = []
+        for i, (text, row) in enumerate(zip(texts, rows, strict=True)):
+            first = {"text": text} | ({"text_pair": pairs[i]} if pairs is not None else {})
+            out.append(first | row)
+        return out
 
-                raise DataError(
-                    f"label '{label}' (example {i + 1}) is not one the model was trained on; "
-                    f"its labels are: {', '.join(self.labels)}"
-                )
-            y_true.append(known[str(label)])
-        y_pred = self.probabilities(texts).argmax(-1).tolist()
-        return classification_metrics(y_true, y_pred, self.labels)
+    def evaluate(
+        self, texts: list[str], labels: list[Any], pairs: list[str] | None = None
+    ) -> dict[str, Any]:
+        if isinstance(self.task, MultiLabelTask):  # a plain string is a one-label list
+            labels = [x if isinstance(x, list) else [x] for x in labels]
+        if not isinstance(self.task, RegressionTask):
+            known = set(self.labels)
+            for i, label in enumerate(labels):
+                unseen = [
+                    x
+                    for x in (label if isinstance(label, list) else [label])
+                    if str(x) not in known
+                ]
+                if unseen:
+                    raise DataError(
+                        f"label '{unseen[0]}' (example {i + 1}) is not one the model was trained "
+                        f"on; its labels are: {', '.join(self.labels)}"
+                    )
+        return self.task.metrics(self.logits(texts, pairs), self.task.targets(labels))

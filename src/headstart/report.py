@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from headstart.evaluation import confusion_markdown, per_class_markdown
+from headstart.evaluation import HEADLINE_KEYS, confusion_markdown, per_class_markdown
 
 
 def _fmt(n: int) -> str:
     return f"{n:,}"
 
 
-def run_report(metrics: dict[str, Any], labels: list[str]) -> str:
+def run_report(metrics: dict[str, Any]) -> str:
+    labels = metrics["labels"]
+    keys = HEADLINE_KEYS[metrics.get("task", "classification")]
     share = metrics["trainable_params"] / metrics["total_params"]
     lines = [
         f"# headstart run: {metrics['strategy']} on {metrics['data']}",
         "",
         f"- source model: `{metrics['model']}`",
+        f"- task: {metrics.get('task', 'classification')}",
         f"- strategy: **{metrics['strategy']}** ({metrics['strategy_summary']})",
         f"- trainable parameters: {_fmt(metrics['trainable_params'])} of "
         f"{_fmt(metrics['total_params'])} ({share:.1%})",
@@ -27,30 +30,41 @@ def run_report(metrics: dict[str, Any], labels: list[str]) -> str:
     skipped = {k: v for k, v in metrics["skipped_rows"].items() if v}
     if skipped:
         lines.append(f"- skipped rows (empty text or label): {skipped}")
-    lines += ["", "## Results", "", "| split | accuracy | macro-F1 |", "|---|---|---|"]
+    lines += ["", "## Results", "", "| split | " + " | ".join(keys) + " |"]
+    lines.append("|---" * (len(keys) + 1) + "|")
     for split in ("eval", "test"):
         if split in metrics:
             m = metrics[split]
-            lines.append(f"| {split} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} |")
+            lines.append(f"| {split} | " + " | ".join(f"{m[k]:.4f}" for k in keys) + " |")
     final = "test" if "test" in metrics else "eval"
+    if "per_label" in metrics[final]:
+        lines += ["", f"## Per label ({final})", "", "| label | F1 | support |", "|---|---|---|"]
+        for name, m in metrics[final]["per_label"].items():
+            lines.append(f"| {name} | {m['f1']:.3f} | {m['support']} |")
+    if "confusion_matrix" in metrics[final]:
+        lines += [
+            "",
+            f"## Confusion matrix ({final})",
+            "",
+            confusion_markdown(metrics[final]["confusion_matrix"], labels),
+            "",
+            f"## Per class ({final})",
+            "",
+            per_class_markdown(metrics[final]["per_class"]),
+        ]
     lines += [
-        "",
-        f"## Confusion matrix ({final})",
-        "",
-        confusion_markdown(metrics[final]["confusion_matrix"], labels),
-        "",
-        f"## Per class ({final})",
-        "",
-        per_class_markdown(metrics[final]["per_class"]),
         "",
         "## Epochs",
         "",
-        "| epoch | train loss | eval loss | eval accuracy | eval macro-F1 | seconds |",
-        "|---|---|---|---|---|---|",
+        "| epoch | train loss | eval loss | "
+        + " | ".join(f"eval {k}" for k in keys)
+        + " | seconds |",
+        "|---" * (len(keys) + 4) + "|",
     ]
     for h in metrics["history"]:
+        cells = " | ".join(f"{h[k]:.4f}" for k in keys)
         lines.append(
-            f"| {h['epoch']} | {h['train_loss']:.4f} | {h['eval_loss']:.4f} | {h['accuracy']:.4f} "
-            f"| {h['macro_f1']:.4f} | {h['seconds']:.1f} |"
+            f"| {h['epoch']} | {h['train_loss']:.4f} | {h['eval_loss']:.4f} | {cells} "
+            f"| {h['seconds']:.1f} |"
         )
     return "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ from headstart.data.batching import Encoded, collate, length_grouped_batches, so
 from headstart.models.classifier import TextClassifier
 from headstart.models.layers import discover
 from headstart.precision import autocast
+from headstart.tasks import Task
 
 
 class Inputs(Protocol):
@@ -143,8 +144,7 @@ def train(
     labels: dict[str, torch.Tensor],
     optimizer_groups: list[dict[str, Any]],
     settings: TrainSettings,
-    evaluate: Any,  # callable(logits, split) -> metrics dict with the main metric first
-    main_metric: str,
+    task: Task,
     console: Console,
 ) -> TrainOutcome:
     from transformers import get_linear_schedule_with_warmup
@@ -157,7 +157,6 @@ def train(
         optimizer, int(total_steps * settings.warmup_ratio), total_steps
     )
     trainable = [p for p in model.parameters() if p.requires_grad]
-    loss_fn = nn.CrossEntropyLoss()
     outcome = TrainOutcome()
     best_score = -math.inf
     best_state: dict[str, torch.Tensor] = {}
@@ -176,7 +175,7 @@ def train(
     )
     start = time.perf_counter()
     with progress:
-        task = progress.add_task("train", total=total_steps, epoch=1, loss=0.0, speed=0.0)
+        bar = progress.add_task("train", total=total_steps, epoch=1, loss=0.0, speed=0.0)
         for epoch in range(1, settings.epochs + 1):
             model.train()
             epoch_start = time.perf_counter()
@@ -184,7 +183,7 @@ def train(
             for idx in length_grouped_batches(lengths, settings.batch_size, settings.seed, epoch):
                 with autocast(settings.precision, settings.device):
                     logits = inputs.logits("train", idx)
-                loss = loss_fn(logits.float(), y_train[idx].to(settings.device))
+                loss = task.loss(logits, y_train[idx].to(settings.device))
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optimizer.step()
@@ -193,16 +192,16 @@ def train(
                 seen += len(idx)
                 loss_sum += float(loss.detach()) * len(idx)
                 speed = seen / max(time.perf_counter() - epoch_start, 1e-9)
-                progress.update(task, advance=1, epoch=epoch, loss=loss_sum / seen, speed=speed)
+                progress.update(bar, advance=1, epoch=epoch, loss=loss_sum / seen, speed=speed)
             model.eval()
             logits = predict_logits(
                 inputs, "eval", settings.eval_batch_size, settings.precision, settings.device
             )
-            metrics = evaluate(logits, "eval")
+            metrics = task.metrics(logits, labels["eval"])
             record = {
                 "epoch": epoch,
                 "train_loss": round(loss_sum / max(seen, 1), 5),
-                "eval_loss": round(float(loss_fn(logits, labels["eval"])), 5),
+                "eval_loss": round(float(task.loss(logits, labels["eval"])), 5),
                 **{k: v for k, v in metrics.items() if isinstance(v, float)},
                 "seconds": round(time.perf_counter() - epoch_start, 2),
             }
@@ -210,7 +209,7 @@ def train(
             if not settings.quiet:
                 shown = ", ".join(f"{k} {v}" for k, v in record.items() if k != "epoch")
                 console.print(f"epoch {epoch}/{settings.epochs}: {shown}")
-            score = float(metrics[main_metric])
+            score = float(metrics[task.main_metric])
             if score > best_score:
                 best_score, outcome.best_epoch = score, epoch
                 best_state = {

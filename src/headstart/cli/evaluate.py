@@ -20,6 +20,12 @@ def evaluate(
     text_column: Annotated[
         str | None, typer.Option(help="text column (default: text or sentence)")
     ] = None,
+    label_separator: Annotated[
+        str | None, typer.Option(help="multi-label: split string labels on this")
+    ] = None,
+    text_pair_column: Annotated[
+        str | None, typer.Option(help="second-text column, for a sentence-pair model")
+    ] = None,
     label_column: Annotated[str, typer.Option(help="label column")] = "label",
     encoding: Annotated[str, typer.Option(help="text encoding of the data file")] = "utf-8",
     strict: Annotated[bool, typer.Option(help="refuse rows with empty text or label")] = False,
@@ -36,25 +42,30 @@ def evaluate(
     from headstart.api import load
     from headstart.data.builtin import bbc_news_splits, is_builtin
     from headstart.data.labelled import load_split
-    from headstart.evaluation import confusion_markdown
+    from headstart.errors import DataError
+    from headstart.evaluation import confusion_markdown, headline
 
+    pairs = None
     if is_builtin(data):
         texts, labels = bbc_news_splits()["test"]
         skipped = 0
     else:
-        split = load_split(data, "eval", text_column, label_column, encoding, strict)
-        texts, labels, skipped = split.texts, split.labels, split.skipped
+        split = load_split(
+            data, "eval", text_column, label_column, encoding, strict, text_pair_column,
+            label_separator,
+        )  # fmt: skip
+        texts, labels, skipped, pairs = split.texts, split.labels, split.skipped, split.pairs
         if skipped:
             err_console.print(
                 f"[yellow]warning:[/] skipped {skipped} rows with empty text or label"
             )
     predictor = load(run_dir, precision=precision, batch_size=batch_size)
-    metrics = predictor.evaluate(texts, labels) | {"data": data, "skipped_rows": skipped}
-    out_console.print(
-        f"accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
-        f"({metrics['examples']} examples)"
-    )
-    out_console.print(confusion_markdown(metrics["confusion_matrix"], predictor.labels))
+    if predictor.pairs and pairs is None:
+        raise DataError(f"{data}: this model reads sentence pairs; pass --text-pair-column")
+    metrics = predictor.evaluate(texts, labels, pairs) | {"data": data, "skipped_rows": skipped}
+    out_console.print(f"{headline(metrics, predictor.task.name)}  ({metrics['examples']} examples)")
+    if "confusion_matrix" in metrics:
+        out_console.print(confusion_markdown(metrics["confusion_matrix"], predictor.labels))
     target = Path(output) if output else Path(run_dir) / f"evaluation-{Path(data).stem}.json"
     target.write_text(json.dumps(metrics, indent=2) + "\n")
     err_console.print(f"metrics written to {target}", markup=False)

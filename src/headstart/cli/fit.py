@@ -36,10 +36,27 @@ def fit(
         int | None, typer.Option(help="partial: transformer layers to freeze (default half)")
     ] = None,
     pooling: Annotated[str, typer.Option(help="mean (default), cls or pooler")] = "mean",
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="classification, multilabel or regression (default: detected from the labels: "
+            "lists mean multilabel, fractional numbers regression)"
+        ),
+    ] = None,
     text_column: Annotated[
         str | None, typer.Option(help="text column (default: text or sentence)")
     ] = None,
+    text_pair_column: Annotated[
+        str | None, typer.Option(help="second text of sentence pairs, e.g. '#2 String'")
+    ] = None,
     label_column: Annotated[str, typer.Option(help="label column")] = "label",
+    label_separator: Annotated[
+        str | None, typer.Option(help="multi-label: split string labels on this, e.g. ','")
+    ] = None,
+    threshold: Annotated[float, typer.Option(help="multi-label decision threshold")] = 0.5,
+    tune_threshold: Annotated[
+        bool, typer.Option(help="multi-label: choose the threshold on the eval split (macro-F1)")
+    ] = False,
     encoding: Annotated[str, typer.Option(help="text encoding of the data files")] = "utf-8",
     eval_fraction: Annotated[
         float, typer.Option(help="share of --data held out when no --eval-data")
@@ -86,11 +103,15 @@ def fit(
 ) -> None:
     """Fine-tune a pretrained encoder with a new head on labelled text."""
     from headstart.api import fit as run_fit
+    from headstart.evaluation import headline
 
     config = FitConfig(
         data=data, eval_data=eval_data, test_data=test_data, model=model, strategy=strategy,
-        freeze_layers=freeze_layers, pooling=pooling, text_column=text_column,
-        label_column=label_column, encoding=encoding, eval_fraction=eval_fraction, strict=strict,
+        freeze_layers=freeze_layers, pooling=pooling, task=task, text_column=text_column,
+        text_pair_column=text_pair_column,
+        label_column=label_column, label_separator=label_separator, threshold=threshold,
+        tune_threshold=tune_threshold, encoding=encoding, eval_fraction=eval_fraction,
+        strict=strict,
         epochs=epochs, lr=lr, head_lr=head_lr, batch_size=batch_size, max_length=max_length,
         weight_decay=weight_decay, warmup_ratio=warmup_ratio, dropout=dropout,
         attention_dropout=None if attention_dropout < 0 else attention_dropout, seed=seed,
@@ -101,7 +122,7 @@ def fit(
     m = result.metrics
     final = "test" if "test" in m else "eval"
     out_console.print(
-        f"{final} accuracy {m[final]['accuracy']:.4f}  macro-F1 {m[final]['macro_f1']:.4f}  "
+        f"{final} {headline(m[final], m['task'])}  "
         f"trainable {m['trainable_params']:,}/{m['total_params']:,}  "
         f"train {m['train_seconds']:.1f}s  run folder {result.run_dir}"
     )

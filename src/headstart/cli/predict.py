@@ -14,22 +14,54 @@ from headstart.cli.common import err_console, user_errors
 from headstart.errors import DataError
 
 
-def read_texts(source: str, text_column: str | None, encoding: str) -> list[str]:
+def read_texts(
+    source: str,
+    text_column: str | None,
+    encoding: str,
+    pair_column: str | None = None,
+    pairs_wanted: bool = False,
+) -> tuple[list[str], list[str] | None]:
+    """Texts (and second texts for a sentence-pair model) from a file or stdin. On stdin a pair
+    is one line with the two texts separated by a tab."""
     from headstart.data.labelled import resolve_text_column
     from headstart.data.readers import read_lines, read_table
 
     if source == "-":
         table = read_lines(sys.stdin.read(), "<stdin>")
+        if pairs_wanted:
+            for row, where in zip(table.rows, table.where, strict=True):
+                first, tab, second = row["text"].partition("\t")
+                if not tab:
+                    raise DataError(
+                        f"<stdin> {where}: this model reads sentence pairs; give the two texts "
+                        f"on one line separated by a tab"
+                    )
+                row["text"], row["text_pair"] = first, second
+            table.columns.append("text_pair")
+            pair_column = "text_pair"
     else:
         table = read_table(source, encoding)
     column = resolve_text_column(table, text_column)
-    texts = []
+    if pairs_wanted and pair_column is None:
+        raise DataError(
+            f"{table.path}: this model reads sentence pairs; pass --text-pair-column "
+            f"(found columns: {', '.join(table.columns)})"
+        )
+    if pair_column is not None and pair_column not in table.columns:
+        raise DataError(
+            f"{table.path}: no column '{pair_column}'; found columns: {', '.join(table.columns)}"
+        )
+    texts: list[str] = []
+    pairs: list[str] = []
     for row, where in zip(table.rows, table.where, strict=True):
-        value = row.get(column)
-        if not isinstance(value, str) or not value.strip():
-            raise DataError(f"{table.path} {where}: empty or missing text in column '{column}'")
-        texts.append(value)
-    return texts
+        for name, into in ((column, texts), (pair_column, pairs)):
+            if name is None:
+                continue
+            value = row.get(name)
+            if not isinstance(value, str) or not value.strip():
+                raise DataError(f"{table.path} {where}: empty or missing text in column '{name}'")
+            into.append(value)
+    return texts, (pairs if pair_column is not None else None)
 
 
 @user_errors
@@ -46,6 +78,9 @@ def predict(
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="JSONL file to write (default stdout)")
     ] = None,
+    text_pair_column: Annotated[
+        str | None, typer.Option(help="second-text column, for a sentence-pair model")
+    ] = None,
     text_column: Annotated[
         str | None, typer.Option(help="text column (default: text or sentence)")
     ] = None,
@@ -53,12 +88,13 @@ def predict(
     batch_size: Annotated[int, typer.Option(help="texts per batch")] = 64,
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16")] = "auto",
 ) -> None:
-    """Predict labels; writes JSONL rows {"text", "label", "score", "scores"} in input order."""
+    """Predict; writes JSONL rows in input order: {"text", "label", "score", "scores"}, or
+    {"text", "value"} for regression (plus "text_pair" for pairs)."""
     from headstart.api import load
 
-    texts = read_texts(input, text_column, encoding)
     predictor = load(run_dir, precision=precision, batch_size=batch_size)
-    rows = predictor.predict(texts)
+    texts, pairs = read_texts(input, text_column, encoding, text_pair_column, predictor.pairs)
+    rows = predictor.predict(texts, pairs)
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     if output is None:
         sys.stdout.write(lines)

@@ -30,8 +30,12 @@ class Encoded:
         return [len(ids) for ids in self.columns["input_ids"]]
 
 
-def encode(tokenizer: Any, texts: list[str], max_length: int) -> Encoded:
-    out = tokenizer(texts, truncation=True, max_length=max_length, padding=False)
+def encode(
+    tokenizer: Any, texts: list[str], max_length: int, pairs: list[str] | None = None
+) -> Encoded:
+    """Token ids; ``pairs`` makes sentence-pair inputs ([CLS] a [SEP] b [SEP] for BERT), cut
+    longest-first to ``max_length``."""
+    out = tokenizer(texts, pairs, truncation=True, max_length=max_length, padding=False)
     keep = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in out]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return Encoded({k: out[k] for k in keep}, pad_id)

@@ -6,6 +6,8 @@ that only appear in eval or test data are refused, since the model could never p
 
 from __future__ import annotations
 
+import json
+import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ class LabelledSplit:
     source: str
     skipped: int = 0
     skipped_where: list[str] = field(default_factory=list)
+    pairs: list[str] | None = None  # second texts of sentence pairs
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -39,6 +42,8 @@ class LabelSpace:
 
     @classmethod
     def from_labels(cls, labels: list[Any]) -> LabelSpace:
+        if any(isinstance(x, list) for x in labels):  # multi-label: the union of all lists
+            return cls(sorted({name for x in labels for name in _as_list(x)}))
         unique = set(labels)
         if all(isinstance(x, int) for x in unique):
             return cls([str(x) for x in sorted(unique)])
@@ -47,6 +52,10 @@ class LabelSpace:
     def ids(self, labels: list[Any]) -> list[int]:
         index = {name: i for i, name in enumerate(self.names)}
         return [index[str(x)] for x in labels]
+
+
+def _as_list(label: Any) -> list[str]:
+    return [str(x) for x in label] if isinstance(label, list) else [str(label)]
 
 
 def resolve_text_column(table: Table, wanted: str | None) -> str:
@@ -66,10 +75,22 @@ def resolve_text_column(table: Table, wanted: str | None) -> str:
     )
 
 
-def _parse_label(value: Any) -> Any:
-    """Labels may be strings or integers; "1" and 1 are the same class."""
+def _parse_label(value: Any, separator: str | None = None) -> Any:
+    """Labels may be strings or integers ("1" and 1 are the same class), floats (regression) or
+    lists (multi-label: a JSON list, or a string split on ``separator``)."""
     if value is None:
         return None
+    if isinstance(value, list | tuple):
+        return sorted({str(x).strip() for x in value if str(x).strip()})
+    if isinstance(value, str) and value.strip().startswith("[") and value.strip().endswith("]"):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, list):
+            return _parse_label(parsed)
+    if separator is not None and isinstance(value, str):
+        return _parse_label([part for part in value.split(separator)])
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
@@ -84,50 +105,83 @@ def _parse_label(value: Any) -> Any:
             return int(text)
         except ValueError:  # "--1", "²": isdigit() is true but they are not integers
             return text
+    if any(c in text for c in ".eE"):  # "3.8", "5.000", "1e-3": numbers for regression
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        if math.isfinite(number):
+            return int(number) if number.is_integer() and "." not in text else number
     return text
 
 
+def _has_text(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
 def split_from_table(
-    table: Table, name: str, text_column: str | None, label_column: str, strict: bool
+    table: Table,
+    name: str,
+    text_column: str | None,
+    label_column: str,
+    strict: bool,
+    pair_column: str | None = None,
+    label_separator: str | None = None,
 ) -> LabelledSplit:
     column = resolve_text_column(table, text_column)
-    if label_column not in table.columns:
-        raise DataError(
-            f"{table.path}: no label column '{label_column}'; found columns: "
-            f"{', '.join(table.columns)}; pass --label-column NAME"
-        )
-    texts, labels, skipped = [], [], []
+    for what, option, wanted in (
+        ("label", "--label-column", label_column),
+        ("second-text", "--text-pair-column", pair_column),
+    ):
+        if wanted is not None and wanted not in table.columns:
+            raise DataError(
+                f"{table.path}: no {what} column '{wanted}'; found columns: "
+                f"{', '.join(table.columns)}; pass {option} NAME"
+            )
+    texts, pairs, labels, skipped = [], [], [], []
     for row, where in zip(table.rows, table.where, strict=True):
         text = row.get(column)
-        label = _parse_label(row.get(label_column))
-        text_ok = isinstance(text, str) and text.strip() != ""
-        if not text_ok or label is None:
-            what = "text" if not text_ok else "label"
+        pair = row.get(pair_column) if pair_column else None
+        label = _parse_label(row.get(label_column), label_separator)
+        problem = None
+        if not _has_text(text):
+            problem = ("text", column)
+        elif pair_column and not _has_text(pair):
+            problem = ("second text", pair_column)
+        elif label is None:
+            problem = ("label", label_column)
+        if problem:
             if strict:
                 raise DataError(
-                    f"{table.path} {where}: empty or missing {what} in column "
-                    f"'{column if not text_ok else label_column}'; fix the row or drop --strict "
-                    f"to skip such rows"
+                    f"{table.path} {where}: empty or missing {problem[0]} in column "
+                    f"'{problem[1]}'; fix the row or drop --strict to skip such rows"
                 )
             skipped.append(where)
             continue
-        if isinstance(label, float):
-            raise DataError(
-                f"{table.path} {where}: label {label!r} is a fractional number; classification "
-                f"needs class names or integer ids"
-            )
         texts.append(text)
+        pairs.append(pair)
         labels.append(label)
     if not texts:
         raise DataError(f"{table.path}: no usable rows (all {len(table)} rows lack text or label)")
-    return LabelledSplit(name, texts, labels, table.path, len(skipped), skipped)
+    split = LabelledSplit(name, texts, labels, table.path, len(skipped), skipped)
+    split.pairs = pairs if pair_column else None
+    return split
 
 
 def load_split(
-    path: str, name: str, text_column: str | None, label_column: str, encoding: str, strict: bool
+    path: str,
+    name: str,
+    text_column: str | None,
+    label_column: str,
+    encoding: str,
+    strict: bool,
+    pair_column: str | None = None,
+    label_separator: str | None = None,
 ) -> LabelledSplit:
     table = read_table(path, encoding)
-    return split_from_table(table, name, text_column, label_column, strict)
+    return split_from_table(
+        table, name, text_column, label_column, strict, pair_column, label_separator
+    )
 
 
 @dataclass
@@ -135,7 +189,8 @@ class Splits:
     train: LabelledSplit
     eval: LabelledSplit
     test: LabelledSplit | None
-    labels: LabelSpace
+    labels: LabelSpace  # empty for regression
+    task: str = "classification"
 
     @property
     def skipped(self) -> dict[str, int]:
@@ -146,13 +201,13 @@ class Splits:
 
 
 def stratified_split(
-    split: LabelledSplit, fraction: float, seed: int
+    split: LabelledSplit, fraction: float, seed: int, stratify: bool = True
 ) -> tuple[LabelledSplit, LabelledSplit]:
-    """Carve an eval split out of ``split``, stratified by label, seeded."""
+    """Carve an eval split out of ``split``, stratified by label (unless regression), seeded."""
     rng = random.Random(seed)
     by_label: dict[str, list[int]] = {}
     for i, label in enumerate(split.labels):
-        by_label.setdefault(str(label), []).append(i)
+        by_label.setdefault(str(label) if stratify else "", []).append(i)
     held: list[int] = []
     for label in sorted(by_label):
         idx = by_label[label]
@@ -165,16 +220,91 @@ def stratified_split(
     held.sort()
 
     def take(idx: list[int], name: str) -> LabelledSplit:
-        return LabelledSplit(
+        part = LabelledSplit(
             name, [split.texts[i] for i in idx], [split.labels[i] for i in idx], split.source
         )
+        if split.pairs is not None:
+            part.pairs = [split.pairs[i] for i in idx]
+        return part
 
     train = take(keep, "train")
     train.skipped, train.skipped_where = split.skipped, split.skipped_where
     return train, take(held, "eval")
 
 
+TASKS = ("classification", "multilabel", "regression")
+
+
+def _is_number(label: Any) -> bool:
+    return isinstance(label, int | float) and not isinstance(label, bool)
+
+
+def detect_task(train: LabelledSplit, wanted: str | None) -> str:
+    """Float labels mean regression; anything else is classification. ``wanted`` wins."""
+    if wanted is not None:
+        if wanted not in TASKS:
+            raise DataError(f"unknown task '{wanted}'; choose one of: {', '.join(TASKS)}")
+        return wanted
+    if any(isinstance(x, list) for x in train.labels):
+        return "multilabel"
+    numeric = all(_is_number(x) for x in train.labels)
+    fractional = any(isinstance(x, float) and not x.is_integer() for x in train.labels)
+    return "regression" if numeric and fractional else "classification"
+
+
+def to_regression(split: LabelledSplit) -> None:
+    for i, label in enumerate(split.labels):
+        if not _is_number(label):
+            raise DataError(
+                f"{split.source}: {split.name} label {label!r} (example {i + 1}) is not a number; "
+                f"regression needs numeric labels (or pass --task classification)"
+            )
+    split.labels = [float(x) for x in split.labels]
+
+
+def check_regression(splits: Splits) -> None:
+    for split in (splits.train, splits.eval, splits.test):
+        if split is not None:
+            to_regression(split)
+    if len(set(splits.train.labels)) < 2:
+        raise DataError(f"{splits.train.source}: every training target is the same value")
+
+
+def check_multilabel(splits: Splits) -> None:
+    for split in (splits.train, splits.eval, splits.test):
+        if split is not None:
+            split.labels = [_as_list(x) for x in split.labels]
+    known = {name for x in splits.train.labels for name in x}
+    if len(known) < 2:
+        raise DataError(
+            f"{splits.train.source}: multi-label data needs at least two different labels, "
+            f"found {sorted(known)}"
+        )
+    for split in (splits.eval, splits.test):
+        for i, label in enumerate(split.labels if split is not None else []):
+            unseen = [x for x in label if x not in known]
+            if unseen:
+                raise DataError(
+                    f"{split.source}: {split.name} label '{unseen[0]}' (example {i + 1}) never "
+                    f"appears in the training data"
+                )
+
+
 def check_labels(splits: Splits) -> None:
+    for split in (splits.train, splits.eval, splits.test):
+        if split is None:
+            continue
+        # 1.0 and 1 are the same class
+        split.labels = [
+            int(x) if isinstance(x, float) and x.is_integer() else x for x in split.labels
+        ]
+        for i, label in enumerate(split.labels):
+            if isinstance(label, float):
+                raise DataError(
+                    f"{split.source}: {split.name} label {label!r} (example {i + 1}) is a "
+                    f"fractional number; classification needs class names or integer ids "
+                    f"(pass --task regression for numeric targets)"
+                )
     counts = Counter(str(x) for x in splits.train.labels)
     if len(counts) < 2:
         only = next(iter(counts))
@@ -205,23 +335,40 @@ def load_splits(
     eval_fraction: float = 0.1,
     strict: bool = False,
     seed: int = 42,
+    pair_column: str | None = None,
+    task: str | None = None,
+    label_separator: str | None = None,
 ) -> Splits:
     """Training, evaluation and optional test data, checked and ready to tokenise."""
     test: LabelledSplit | None = None
+    options = (text_column, label_column, encoding, strict, pair_column, label_separator)
     if is_builtin(data):
         builtin = bbc_news_splits()
         train = LabelledSplit("train", *builtin["train"], source=data)
         if test_data is None:
             test = LabelledSplit("test", *builtin["test"], source=f"{data} (test split)")
     else:
-        train = load_split(data, "train", text_column, label_column, encoding, strict)
+        train = load_split(data, "train", *options)
+    task = detect_task(train, task)
     if eval_data is not None:
-        evaluation = load_split(eval_data, "eval", text_column, label_column, encoding, strict)
+        evaluation = load_split(eval_data, "eval", *options)
     else:
-        train, evaluation = stratified_split(train, eval_fraction, seed)
+        train, evaluation = stratified_split(
+            train, eval_fraction, seed, stratify=task == "classification"
+        )
         evaluation.source = f"{train.source} ({eval_fraction:.0%} held out)"
     if test_data is not None:
-        test = load_split(test_data, "test", text_column, label_column, encoding, strict)
-    splits = Splits(train, evaluation, test, LabelSpace.from_labels(train.labels))
+        test = load_split(test_data, "test", *options)
+    if task == "regression":
+        splits = Splits(train, evaluation, test, LabelSpace([]), task)
+        check_regression(splits)
+        return splits
+    if task == "multilabel":
+        splits = Splits(train, evaluation, test, LabelSpace([]), task)
+        check_multilabel(splits)
+        splits.labels = LabelSpace.from_labels(train.labels)
+        return splits
+    splits = Splits(train, evaluation, test, LabelSpace([]), task)
     check_labels(splits)
+    splits.labels = LabelSpace.from_labels(train.labels)
     return splits

@@ -67,18 +67,21 @@ class TextClassifier(nn.Module):
         return self.classify(self.encode(**inputs))
 
     # -- saving -------------------------------------------------------------------------
-    def save(self, folder: Path, tokenizer: Any, labels: list[str], meta: dict[str, Any]) -> None:
-        """A ``save_pretrained`` folder: the encoder loads with ``AutoModel.from_pretrained``."""
+    def save(self, folder: Path, tokenizer: Any, meta: dict[str, Any]) -> None:
+        """A ``save_pretrained`` folder: the encoder loads with ``AutoModel.from_pretrained``.
+        ``meta`` (task, labels, …) goes to ``headstart.json``."""
         from safetensors.torch import save_file
 
-        config = self.encoder.config
-        config.id2label = dict(enumerate(labels))
-        config.label2id = {name: i for i, name in enumerate(labels)}
+        labels = list(meta.get("labels", []))
+        if labels:
+            config = self.encoder.config
+            config.id2label = dict(enumerate(labels))
+            config.label2id = {name: i for i, name in enumerate(labels)}
         self.encoder.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         head = {k: v.detach().float().contiguous() for k, v in self.head.state_dict().items()}
         save_file(head, str(folder / HEAD_FILE))
-        info = {"format": 1, "task": "classification", "pooling": self.pooling, "labels": labels}
+        info = {"format": 1, "pooling": self.pooling, "outputs": self.head.out_features}
         (folder / META_FILE).write_text(json.dumps(info | meta, indent=2) + "\n")
 
     @classmethod
@@ -94,7 +97,8 @@ class TextClassifier(nn.Module):
             )
         meta = json.loads(meta_path.read_text())
         encoder = AutoModel.from_pretrained(folder)
-        model = cls(encoder, len(meta["labels"]), meta["pooling"], dropout=0.0)
+        outputs = int(meta.get("outputs", len(meta.get("labels", []))))
+        model = cls(encoder, outputs, meta["pooling"], dropout=0.0)
         model.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
         return model.to(device).eval(), meta
 

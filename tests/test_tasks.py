@@ -1,0 +1,122 @@
+"""Regression and sentence pairs end to end on a tiny random model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import headstart
+from tests.tiny_models import save_tiny
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(save_tiny("bert", tmp_path_factory.mktemp("tiny")))
+
+
+def write(path: Path, header: list[str], rows: list[list[object]]) -> str:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+def test_regression_targets_are_scaled_and_restored(tiny_model: str, tmp_path: Path) -> None:
+    rows = [[f"sentence number {i} " + "good " * (i % 5), 10.0 + 2.5 * (i % 5)] for i in range(60)]
+    data = write(tmp_path / "train.csv", ["text", "score"], rows)
+    result = headstart.fit(
+        data=data, label_column="score", model=tiny_model, epochs=2, batch_size=8,
+        max_length=32, output=str(tmp_path / "run"), quiet=True, lr=1e-3, head_lr=1e-2,
+    )  # fmt: skip
+    metrics = result.metrics
+    assert metrics["task"] == "regression"
+    assert set(metrics["eval"]) >= {"pearson", "spearman", "mse", "mae"}
+    assert metrics["labels"] == []
+    meta = json.loads((result.run_dir / "model" / "headstart.json").read_text())
+    assert meta["task"] == "regression" and meta["target_mean"] == pytest.approx(15.0, abs=0.6)
+    predictor = headstart.load(result.run_dir, precision="fp32")
+    rows_out = predictor.predict(["sentence good good", "sentence"])
+    assert [set(r) for r in rows_out] == [{"text", "value"}] * 2
+    # predictions live on the original scale (targets 10 … 20), not the standardised one
+    assert all(5.0 < r["value"] < 25.0 for r in rows_out)
+    report = (result.run_dir / "report.md").read_text()
+    assert "pearson" in report and "Confusion" not in report
+
+
+def test_sentence_pairs_fit_predict_and_cli(tiny_model: str, tmp_path: Path) -> None:
+    rows = []
+    for i in range(40):
+        same = i % 2 == 0
+        rows.append(
+            [f"the cat sat {i}", f"the cat sat {i}" if same else f"stocks fell {i}", int(same)]
+        )
+    data = write(tmp_path / "pairs.csv", ["#1 String", "#2 String", "Quality"], rows)
+    result = headstart.fit(
+        data=data, text_column="#1 String", text_pair_column="#2 String", label_column="Quality",
+        model=tiny_model, epochs=1, batch_size=8, max_length=32, output=str(tmp_path / "run"),
+        quiet=True,
+    )  # fmt: skip
+    assert result.metrics["task"] == "classification"
+    predictor = headstart.load(result.run_dir)
+    assert predictor.pairs
+    rows_out = predictor.predict(["a dog", "a cat"], pairs=["a dog", "stocks"])
+    assert [r["text_pair"] for r in rows_out] == ["a dog", "stocks"]
+    assert all(r["label"] in {"0", "1"} for r in rows_out)
+    env = os.environ | {"TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run(
+        [sys.executable, "-m", "headstart.cli.main", "predict", str(result.run_dir)],
+        input="a dog\ta dog\nthe cat\tstocks fell\n", capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(x) for x in done.stdout.splitlines()]
+    assert [x["text_pair"] for x in lines] == ["a dog", "stocks fell"]
+    missing_tab = subprocess.run(
+        [sys.executable, "-m", "headstart.cli.main", "predict", str(result.run_dir)],
+        input="no tab here\n", capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert missing_tab.returncode == 1
+    assert "separated by a tab" in missing_tab.stderr and "Traceback" not in missing_tab.stderr
+
+
+def test_multilabel_from_jsonl_lists_with_tuned_threshold(tiny_model: str, tmp_path: Path) -> None:
+    topics = [["sport"], ["money"], ["sport", "money"], ["weather"]]
+    lines = [
+        json.dumps({"text": f"{' and '.join(t)} news item {i}", "labels": t})
+        for i, t in enumerate(topics * 12)
+    ]
+    data = tmp_path / "train.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    result = headstart.fit(
+        data=str(data), label_column="labels", model=tiny_model, epochs=2, batch_size=8,
+        max_length=32, output=str(tmp_path / "run"), quiet=True, tune_threshold=True,
+        lr=1e-3, head_lr=1e-2,
+    )  # fmt: skip
+    metrics = result.metrics
+    assert metrics["task"] == "multilabel"
+    assert set(metrics["eval"]) >= {"micro_f1", "macro_f1", "subset_accuracy", "per_label"}
+    assert set(metrics["eval"]["per_label"]) == {"money", "sport", "weather"}
+    assert 0.0 < metrics["eval"]["threshold"] < 1.0
+    meta = json.loads((result.run_dir / "model" / "headstart.json").read_text())
+    assert meta["threshold"] == metrics["eval"]["threshold"]
+    rows = headstart.load(result.run_dir).predict(["sport news"])
+    assert set(rows[0]) == {"text", "labels", "scores"}
+    assert set(rows[0]["scores"]) == {"money", "sport", "weather"}
+    assert "Per label" in (result.run_dir / "report.md").read_text()
+
+
+def test_separator_labels_mean_multilabel(tmp_path: Path) -> None:
+    from headstart.data.labelled import load_splits
+
+    rows = [[f"text {i}", "a,b" if i % 2 else "c"] for i in range(20)]
+    path = write(tmp_path / "ml.csv", ["text", "label"], rows)
+    splits = load_splits(path, label_separator=",")
+    assert splits.task == "multilabel"
+    assert splits.labels.names == ["a", "b", "c"]
+    assert ["a", "b"] in splits.train.labels + splits.eval.labels
