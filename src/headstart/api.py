@@ -80,7 +80,8 @@ def fit(
     )
     check_target(run_dir, config.overwrite)  # fail before any work
     device = pick_device()
-    precision = resolve_precision(config.precision, device)
+    # a bad --precision fails before any work; caches are inference, where bf16 always pays
+    cache_precision = resolve_precision(config.precision, device)
 
     # The model is looked up first: a bad --model fails before any output.
     scratch = config.model.startswith("scratch:")
@@ -157,10 +158,12 @@ def fit(
         if split is not None
     }
     label_ids = {name: task.targets(named[name].labels) for name in encoded}
+    median_tokens = float(np.median(encoded["train"].lengths))
+    precision = resolve_precision(config.precision, device, median_tokens)
 
     cache_started = time.perf_counter()
     inputs, cache_note = _make_inputs(
-        model, encoded, plan.frozen_layers, plan.encoder_frozen, config, precision, device
+        model, encoded, plan.frozen_layers, plan.encoder_frozen, config, cache_precision, device
     )
     cache_seconds = time.perf_counter() - cache_started
     if cache_note:
@@ -206,6 +209,7 @@ def fit(
         "lr": lr,
         "head_lr": head_lr,
         "precision": precision,
+        "cache_precision": cache_precision,
         "device": device,
         "peak_rss_mb": peak_rss_mb(),
         "examples": {k: len(v) for k, v in encoded.items()},

@@ -21,10 +21,21 @@ def cpu_has_bf16() -> bool:
         return False
 
 
-def resolve_precision(precision: str, device: str) -> str:
+# On a CPU, bf16 pays off once matrices are large: measured with minilm on AMX, training is
+# 1.6x faster at 256 tokens and no faster at ~13 (SST-2), where oneDNN's cache of bf16 kernels
+# for every new batch shape only adds ~400 MB. So for training, ``auto`` takes bf16 on a CPU
+# only for texts of this median length or more; inference always gains (3x at 32 tokens).
+CPU_BF16_MIN_MEDIAN_TOKENS = 64
+
+
+def resolve_precision(precision: str, device: str, median_tokens: float | None = None) -> str:
+    """``auto`` → bf16 where the hardware has it (fp16 on older GPUs), else fp32. Pass
+    ``median_tokens`` when training on a CPU to keep fp32 for short texts."""
     if precision == "auto":
         if device == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        if median_tokens is not None and median_tokens < CPU_BF16_MIN_MEDIAN_TOKENS:
+            return "fp32"
         return "bf16" if cpu_has_bf16() else "fp32"
     if precision == "fp16" and device == "cpu":
         raise ConfigError("--precision fp16 needs a GPU; use bf16 or fp32 on the CPU")
