@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -266,7 +265,7 @@ def prefix_states(
             for idx in sorted_batches(lengths, ctx.batch_size):
                 batch = _inputs_to(collate(encoded, idx), ctx.device)
                 captured.clear()
-                infer.encoder(**{k: v for k, v in batch.items() if k in infer.accepts})
+                infer.encoder(**infer.encoder_inputs(batch))
                 states = captured[-1].to(torch.bfloat16).cpu().view(torch.uint16).numpy()
                 for r, i in enumerate(idx):
                     rows = np.ascontiguousarray(states[r, : lengths[i]])
@@ -313,7 +312,3 @@ def check_suffix_matches(model: TextClassifier, encoded: Encoded, frozen: int, d
     error = (cached - reference).abs()
     # bf16 storage alone gives ~0.1% here; a wrong wiring gives ~1% even on random weights
     return bool(error.mean() / reference.abs().mean().clamp(min=1e-9) < 0.004)
-
-
-def describe(ctx: CacheContext) -> str:
-    return json.dumps({"hits": ctx.hits, "misses": ctx.misses})

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from headstart.data.labelled import LabelSpace
 from headstart.evaluation import classification_metrics, multilabel_metrics, regression_metrics
 
 
@@ -27,8 +28,7 @@ class ClassificationTask:
         return len(self.labels)
 
     def targets(self, labels: list[Any]) -> torch.Tensor:
-        index = {name: i for i, name in enumerate(self.labels)}
-        return torch.tensor([index[str(x)] for x in labels])
+        return torch.tensor(LabelSpace(self.labels).ids(labels))
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(logits.float(), targets)

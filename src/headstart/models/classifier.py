@@ -52,10 +52,14 @@ class TextClassifier(nn.Module):
     def hidden_size(self) -> int:
         return self.head.in_features
 
+    def encoder_inputs(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The tokenizer outputs this encoder's forward takes."""
+        return {k: v for k, v in inputs.items() if k in self.accepts}
+
     def encode(self, **inputs: torch.Tensor) -> torch.Tensor:
         """Pooled text vectors from the encoder (before dropout and head)."""
         attention_mask = inputs["attention_mask"]
-        outputs = self.encoder(**{k: v for k, v in inputs.items() if k in self.accepts})
+        outputs = self.encoder(**self.encoder_inputs(inputs))
         if self.pooling == "pooler":
             return outputs.pooler_output
         return pool(outputs.last_hidden_state, attention_mask, self.pooling)
