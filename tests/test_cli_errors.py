@@ -137,6 +137,35 @@ def zero_epochs(tmp: Path) -> tuple[list[str], list[str]]:
     return ["--data", data, "--epochs", "0"], ["--epochs must be positive", "got 0"]
 
 
+def bogus_task(tmp: Path) -> tuple[list[str], list[str]]:
+    data = write(tmp / "d.csv", TWO_CLASSES)
+    return (
+        ["--data", data, "--task", "tokens-please"],
+        ["unknown task 'tokens-please'", "classification, multilabel, regression"],
+    )
+
+
+def missing_pair_column(tmp: Path) -> tuple[list[str], list[str]]:
+    data = write(tmp / "d.csv", TWO_CLASSES)
+    return (
+        ["--data", data, "--text-pair-column", "#2 String"],
+        ["no second-text column '#2 String'", "found columns: text, label", "--text-pair-column"],
+    )
+
+
+def regression_needs_numbers(tmp: Path) -> tuple[list[str], list[str]]:
+    data = write(tmp / "d.csv", TWO_CLASSES)
+    return (
+        ["--data", data, "--task", "regression"],
+        ["is not a number", "regression needs numeric labels"],
+    )
+
+
+def threshold_out_of_range(tmp: Path) -> tuple[list[str], list[str]]:
+    data = write(tmp / "d.csv", TWO_CLASSES)
+    return ["--data", data, "--threshold", "1.5"], ["--threshold must be between 0 and 1"]
+
+
 FIT_CASES: list[Case] = [
     missing_file,
     unknown_text_column,
@@ -149,6 +178,10 @@ FIT_CASES: list[Case] = [
     malformed_row,
     bogus_strategy,
     zero_epochs,
+    bogus_task,
+    missing_pair_column,
+    regression_needs_numbers,
+    threshold_out_of_range,
 ]
 
 
