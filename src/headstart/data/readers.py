@@ -62,8 +62,10 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> Table:
     if fmt == "parquet":
         return _read_parquet(path)
     text = decode_file(path, encoding)
-    if fmt in ("csv", "tsv"):
-        return read_delimited(text, str(path), "," if fmt == "csv" else "\t")
+    if fmt == "csv":
+        return read_delimited(text, str(path), ",")
+    if fmt == "tsv":
+        return read_tsv(text, str(path))
     if fmt == "jsonl":
         return read_jsonl(text, str(path))
     if fmt == "json":
@@ -87,11 +89,30 @@ def decode_file(path: Path, encoding: str) -> str:
         ) from None
 
 
-def read_delimited(text: str, name: str, delimiter: str) -> Table:
+def read_tsv(text: str, name: str) -> Table:
+    """TSV comes both ways: CSV-style quoting (STS-B, pandas ``to_csv(sep="\\t")``) and none at
+    all, where a quote is just a character (GLUE's MRPC, the IANA TSV definition). Read it quoted;
+    if that breaks, a file that reads cleanly unquoted is unquoted. Otherwise report the quoted
+    reading's error, which names the line."""
+    try:
+        return read_delimited(text, name, "\t")
+    except DataError as quoted_error:
+        try:
+            return read_delimited(text, name, "\t", quoting=False)
+        except DataError:
+            raise quoted_error from None
+
+
+def read_delimited(text: str, name: str, delimiter: str, quoting: bool = True) -> Table:
     """CSV/TSV with a header row. A row with the wrong number of fields is an error, not a guess."""
     # The csv module refuses fields over 131072 characters by default: long documents are valid.
     csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=delimiter,
+        strict=True,
+        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE,
+    )
     kind = "CSV" if delimiter == "," else "TSV"
     start = 0  # physical lines consumed before the current record
     try:
