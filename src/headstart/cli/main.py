@@ -10,6 +10,7 @@ from headstart.cli.evaluate import evaluate
 from headstart.cli.fit import fit
 from headstart.cli.models import models
 from headstart.cli.predict import predict
+from headstart.cli.serve import serve
 
 app = typer.Typer(
     name="headstart",
@@ -22,6 +23,7 @@ app.command()(fit)
 app.command()(predict)
 app.command()(evaluate)
 app.command()(models)
+app.command()(serve)
 
 
 def run() -> None:
