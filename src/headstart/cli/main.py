@@ -7,6 +7,7 @@ import os
 import typer
 
 from headstart.cli.evaluate import evaluate
+from headstart.cli.export import export
 from headstart.cli.fit import fit
 from headstart.cli.models import models
 from headstart.cli.predict import predict
@@ -24,6 +25,7 @@ app.command()(predict)
 app.command()(evaluate)
 app.command()(models)
 app.command()(serve)
+app.command()(export)
 
 
 def run() -> None:

@@ -87,12 +87,24 @@ def predict(
     encoding: Annotated[str, typer.Option(help="text encoding of the input file")] = "utf-8",
     batch_size: Annotated[int, typer.Option(help="texts per batch")] = 64,
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16")] = "auto",
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="torch, or onnx: an export by 'headstart export' (RUN_DIR/onnx or its folder) "
+            "on onnxruntime"
+        ),
+    ] = "torch",
 ) -> None:
     """Predict; writes JSONL rows in input order: {"text", "label", "score", "scores"}, or
     {"text", "value"} for regression (plus "text_pair" for pairs)."""
     from headstart.api import load
 
-    predictor = load(run_dir, precision=precision, batch_size=batch_size)
+    if backend == "torch":
+        predictor = load(run_dir, precision=precision, batch_size=batch_size)
+    else:
+        from headstart.backends import load_predictor
+
+        predictor = load_predictor(run_dir, backend, batch_size=batch_size)
     texts, pairs = read_texts(input, text_column, encoding, text_pair_column, predictor.pairs)
     rows = predictor.predict(texts, pairs)
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)

@@ -9,24 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-BACKENDS = ("torch", "onnx")
+from headstart.backends import BACKENDS, load_predictor
 
-
-def load_predictor(
-    run_dir: str | Path, backend: str, *, precision: str = "auto", batch_size: int = 64
-) -> Any:
-    """The torch :class:`~headstart.predictor.Predictor` or the ONNX one for ``run_dir``."""
-    from headstart.errors import ConfigError
-
-    if backend == "torch":
-        from headstart.api import load
-
-        return load(run_dir, precision=precision, batch_size=batch_size)
-    if backend == "onnx":
-        from headstart.onnx_predictor import OnnxPredictor
-
-        return OnnxPredictor.from_path(run_dir, batch_size=batch_size)
-    raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
+__all__ = ["BACKENDS", "load_predictor", "run_info"]
 
 
 def run_info(run_dir: str | Path, predictor: Any, backend: str) -> dict[str, Any]:

@@ -1,0 +1,30 @@
+"""Which engine runs a trained model: PyTorch (the run folder) or onnxruntime (its export).
+
+Both give an object with ``.predict(texts, pairs)``, ``.logits``, ``.task``, ``.meta``,
+``.labels``, ``.pairs`` and ``.max_length``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from headstart.errors import ConfigError
+
+BACKENDS = ("torch", "onnx")
+
+
+def load_predictor(
+    path: str | Path, backend: str = "torch", *, precision: str = "auto", batch_size: int = 64
+) -> Any:
+    """torch: :func:`headstart.load` on a run folder. onnx: an export folder, or a run folder
+    with one in ``onnx/`` (precision is that of the export: fp32 or int8)."""
+    if backend == "torch":
+        from headstart.api import load
+
+        return load(path, precision=precision, batch_size=batch_size)
+    if backend == "onnx":
+        from headstart.onnx_predictor import OnnxPredictor
+
+        return OnnxPredictor.from_path(path, batch_size=batch_size)
+    raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
