@@ -18,8 +18,10 @@ from rich.console import Console
 
 from headstart import caching
 from headstart.config import FitConfig
-from headstart.data.batching import encode
-from headstart.data.labelled import load_splits
+from headstart.data.batching import Encoded, encode
+from headstart.data.labelled import LabelledSplit, Splits, load_splits
+from headstart.data.tagged import looks_tagged
+from headstart.data.windows import encode_words
 from headstart.evaluation import headline
 from headstart.models.classifier import TextClassifier
 from headstart.models.source import load_encoder, load_tokenizer, resolve
@@ -27,11 +29,12 @@ from headstart.precision import pick_device, resolve_precision
 from headstart.report import run_report
 from headstart.runfolder import StagedRun, check_target, default_run_dir, write_json
 from headstart.strategies import count_parameters, get_strategy
-from headstart.tasks import ClassificationTask, MultiLabelTask, RegressionTask, Task
+from headstart.tasks import ClassificationTask, MultiLabelTask, RegressionTask, Task, TokenTask
 from headstart.training import (
     FeatureInputs,
     Inputs,
     PrefixInputs,
+    TokenFeatureInputs,
     TokenInputs,
     TrainSettings,
     predict_logits,
@@ -86,7 +89,8 @@ def fit(
     # The model is looked up first: a bad --model fails before any output.
     scratch = config.model.startswith("scratch:")
     source = resolve(config.model.removeprefix("scratch:"))
-    tokenizer = load_tokenizer(source, config.trust_remote_code)
+    words = config.task == "tokens" or (config.task is None and looks_tagged(config.data))
+    tokenizer = load_tokenizer(source, config.trust_remote_code, words=words)
 
     splits = load_splits(
         config.data,
@@ -101,6 +105,7 @@ def fit(
         pair_column=config.text_pair_column,
         task=config.task,
         label_separator=config.label_separator,
+        tag_column=config.tag_column,
     )
     for split in (splits.train, splits.eval, splits.test):
         if split is not None and split.skipped:
@@ -110,27 +115,18 @@ def fit(
                 f"--strict refuses them instead"
             )
     labels = splits.labels.names
-    task: Task
-    if splits.task == "multilabel":
-        task = MultiLabelTask(labels, config.threshold)
-        shown = ", ".join(labels[:10]) + (" …" if len(labels) > 10 else "")
-        what = f"multi-label, {len(labels)} labels: {shown}"
-    elif splits.task == "regression":
-        task = RegressionTask.fit(splits.train.labels)
-        what = f"regression, training targets {min(splits.train.labels):g} to "
-        what += f"{max(splits.train.labels):g}"
-    else:
-        task = ClassificationTask(labels)
-        shown = ", ".join(labels[:10]) + (" …" if len(labels) > 10 else "")
-        what = f"{splits.task}, {len(labels)} classes: {shown}"
-    detected = "" if config.task else " (detected from the labels; --task overrides)"
+    task, what = _make_task(splits, config)
+    detected = "" if config.task else " (detected from the data; --task overrides)"
+    unit = "sentences" if task.name == "tokens" else "sentence pairs" if splits.train.pairs else ""
     console.print(
         f"data: {len(splits.train)} train, {len(splits.eval)} eval"
         + (f", {len(splits.test)} test" if splits.test else "")
-        + (" sentence pairs" if config.text_pair_column else "")
+        + (f" {unit}" if unit else "")
         + f"; task {what}{detected}",
         markup=False,
     )
+    if splits.converted_tags:
+        console.print(f"tags: {splits.converted_tags:,} IOB1 tags converted to BIO", markup=False)
 
     seed_everything(config.seed)  # before building: random head (and scratch) weights follow --seed
     encoder = load_encoder(
@@ -139,7 +135,8 @@ def fit(
         scratch=scratch,
         attention_dropout=config.attention_dropout,
     )
-    model = TextClassifier(encoder, task.num_outputs, config.pooling, config.dropout).to(device)
+    pooling = "tokens" if task.name == "tokens" else config.pooling
+    model = TextClassifier(encoder, task.num_outputs, pooling, config.dropout).to(device)
 
     lr = config.lr if config.lr is not None else strategy.lr
     head_lr = config.head_lr if config.head_lr is not None else strategy.head_lr
@@ -151,13 +148,16 @@ def fit(
         f"{strategy.name}: trainable params {trainable:,} of {total:,} ({trainable / total:.2%})"
     )
 
-    named = {"train": splits.train, "eval": splits.eval, "test": splits.test}
-    encoded = {
-        name: encode(tokenizer, split.texts, config.max_length, split.pairs)
-        for name, split in named.items()
-        if split is not None
-    }
-    label_ids = {name: task.targets(named[name].labels) for name in encoded}
+    encoded, label_ids = _encode_splits(splits, task, tokenizer, config.max_length)
+    if isinstance(task, TokenTask):
+        windows, sentences = len(encoded["train"]), len(splits.train)
+        if windows > sentences:
+            console.print(
+                f"windows: {windows - sentences} train sentences longer than --max-length "
+                f"{config.max_length} tokens are split into overlapping windows "
+                f"({windows} windows)",
+                markup=False,
+            )
     median_tokens = float(np.median(encoded["train"].lengths))
     precision = resolve_precision(config.precision, device, median_tokens)
 
@@ -212,7 +212,7 @@ def fit(
         "cache_precision": cache_precision,
         "device": device,
         "peak_rss_mb": peak_rss_mb(),
-        "examples": {k: len(v) for k, v in encoded.items()},
+        "examples": {k: len(v) for k, v in splits_by_name(splits).items()},
         "skipped_rows": splits.skipped,
         "task": task.name,
         "labels": labels,
@@ -222,7 +222,7 @@ def fit(
         "base_model": config.model,
         "strategy": config.strategy,
         "max_length": config.max_length,
-        "pairs": config.text_pair_column is not None,
+        "pairs": splits.train.pairs is not None,
     }
     _write_run(run_dir, config, model, tokenizer, meta, metrics)
     final = "test" if "test" in results else "eval"
@@ -231,6 +231,52 @@ def fit(
         f"{headline(results[final], task.name)} → {run_dir}"
     )
     return FitResult(run_dir, metrics)
+
+
+def splits_by_name(splits: Splits) -> dict[str, LabelledSplit]:
+    named = {"train": splits.train, "eval": splits.eval, "test": splits.test}
+    return {name: split for name, split in named.items() if split is not None}
+
+
+def _make_task(splits: Splits, config: FitConfig) -> tuple[Task, str]:
+    """The task and a one-line description of it for the console."""
+    labels = splits.labels.names
+    shown = ", ".join(labels[:10]) + (" …" if len(labels) > 10 else "")
+    if splits.task == "multilabel":
+        return MultiLabelTask(
+            labels, config.threshold
+        ), f"multi-label, {len(labels)} labels: {shown}"
+    if splits.task == "regression":
+        values = splits.train.labels
+        what = f"regression, training targets {min(values):g} to {max(values):g}"
+        return RegressionTask.fit(values), what
+    if splits.task == "tokens":
+        task = TokenTask(labels)
+        if task.entities:
+            kinds = sorted({t[2:] for t in labels if t != "O"})
+            return task, f"tokens, entity tags (BIO) of {len(kinds)} types: {', '.join(kinds)}"
+        return task, f"tokens, {len(labels)} word tags: {shown}"
+    return ClassificationTask(labels), f"{splits.task}, {len(labels)} classes: {shown}"
+
+
+def _encode_splits(
+    splits: Splits, task: Task, tokenizer: Any, max_length: int
+) -> tuple[dict[str, Encoded], dict[str, Any]]:
+    """Token ids and targets of every split. Token classification encodes words into windows
+    and aligns each word's tag with its first sub-token."""
+    encoded: dict[str, Encoded] = {}
+    targets: dict[str, Any] = {}
+    for name, split in splits_by_name(splits).items():
+        if isinstance(task, TokenTask):
+            windows = encode_words(tokenizer, split.texts, max_length)
+            encoded[name] = windows.encoded
+            targets[name] = task.window_targets(
+                windows.positions, windows.words, windows.encoded.lengths, split.labels
+            )
+        else:
+            encoded[name] = encode(tokenizer, split.texts, max_length, split.pairs)
+            targets[name] = task.targets(split.labels)
+    return encoded, targets
 
 
 def _make_inputs(
@@ -248,6 +294,10 @@ def _make_inputs(
     ctx = caching.CacheContext(
         directory, caching.weights_fingerprint(model.encoder), precision, device, batch_size=64
     )
+    if encoder_frozen and model.pooling == "tokens":
+        states = {k: caching.token_states(model, v, ctx) for k, v in encoded.items()}
+        note = f"frozen encoder: token states cached ({ctx.hits} reused, {ctx.misses} computed)"
+        return TokenFeatureInputs(model, states, device), note
     if encoder_frozen:
         features = {k: caching.pooled_features(model, v, ctx) for k, v in encoded.items()}
         note = f"frozen encoder: pooled features cached ({ctx.hits} reused, {ctx.misses} computed)"

@@ -229,9 +229,15 @@ class PrefixStates:
         return tensor, torch.from_numpy(mask)
 
 
+def token_states(model: TextClassifier, encoded: Encoded, ctx: CacheContext) -> PrefixStates:
+    """The whole frozen encoder's output for every token (token classification, ``head``)."""
+    return prefix_states(model, encoded, None, ctx)
+
+
 def prefix_states(
-    model: TextClassifier, encoded: Encoded, frozen: int, ctx: CacheContext
+    model: TextClassifier, encoded: Encoded, frozen: int | None, ctx: CacheContext
 ) -> PrefixStates:
+    """Hidden states after layer ``frozen - 1``; ``None``: the encoder's final output."""
     key = _key(
         "prefix", ctx.model_fingerprint, str(frozen), tokens_fingerprint(encoded), ctx.precision
     )
@@ -260,12 +266,14 @@ def prefix_states(
         with (
             torch.inference_mode(),
             autocast(ctx.precision, ctx.device),
-            prefix_only(infer.encoder, parts, frozen) as captured,
+            prefix_only(infer.encoder, parts, frozen or parts.num_layers) as captured,
         ):
             for idx in sorted_batches(lengths, ctx.batch_size):
                 batch = _inputs_to(collate(encoded, idx), ctx.device)
                 captured.clear()
-                infer.encoder(**infer.encoder_inputs(batch))
+                output = infer.encoder(**infer.encoder_inputs(batch))
+                if frozen is None:  # the encoder's own output (after any final norm)
+                    captured.append(output.last_hidden_state)
                 states = captured[-1].to(torch.bfloat16).cpu().view(torch.uint16).numpy()
                 for r, i in enumerate(idx):
                     rows = np.ascontiguousarray(states[r, : lengths[i]])

@@ -26,14 +26,15 @@ class FitConfig:
     freeze_layers: int | None = field(default=None, metadata={"help": "partial: layers to freeze"})
     pooling: str = field(default="mean", metadata={"help": "mean, cls or pooler"})
     task: str | None = field(
-        default=None, metadata={"help": "classification, multilabel or regression"}
+        default=None, metadata={"help": "classification, multilabel, regression or tokens"}
     )
+    tag_column: str | None = None  # tokens: CoNLL column number, or the JSON tags field
     text_column: str | None = None
     text_pair_column: str | None = None
     label_separator: str | None = None
     threshold: float = 0.5
     tune_threshold: bool = False
-    label_column: str = "label"
+    label_column: str | None = None  # default: label, labels, score, target, class, category
     encoding: str = "utf-8"
     eval_fraction: float = 0.1
     strict: bool = False
@@ -87,7 +88,7 @@ class FitConfig:
         ):
             if value is not None and not 0.0 <= value < 1.0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
-        tasks = ("classification", "multilabel", "regression")
+        tasks = ("classification", "multilabel", "regression", "tokens")
         if self.task is not None and self.task not in tasks:
             raise ConfigError(f"unknown task '{self.task}'; choose one of: {', '.join(tasks)}")
         if not 0.0 < self.threshold < 1.0:

@@ -93,7 +93,46 @@ def multilabel_metrics(
     }
 
 
+def tagging_metrics(true: list[list[str]], pred: list[list[str]], entities: bool) -> dict[str, Any]:
+    """Word accuracy always; with entity tags also entity-level precision, recall and F1, overall
+    (micro) and per type, by seqeval in its default conlleval-compatible mode."""
+    flat_true = [t for s in true for t in s]
+    flat_pred = [t for s in pred for t in s]
+    out: dict[str, Any] = {
+        "accuracy": round(
+            float(np.mean([a == b for a, b in zip(flat_true, flat_pred, strict=True)])), 4
+        ),
+        "sentences": len(true),
+        "words": len(flat_true),
+    }
+    if not entities:
+        from sklearn.metrics import f1_score
+
+        out["macro_f1"] = round(float(f1_score(flat_true, flat_pred, average="macro")), 4)
+        return out
+    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+
+    report = classification_report(true, pred, output_dict=True, zero_division=0)
+    per_type = {
+        kind: {
+            "precision": round(float(m["precision"]), 4),
+            "recall": round(float(m["recall"]), 4),
+            "f1": round(float(m["f1-score"]), 4),
+            "support": int(m["support"]),
+        }
+        for kind, m in report.items()
+        if not kind.endswith(" avg")
+    }
+    return {
+        "precision": round(float(precision_score(true, pred, zero_division=0)), 4),
+        "recall": round(float(recall_score(true, pred, zero_division=0)), 4),
+        "f1": round(float(f1_score(true, pred, zero_division=0)), 4),
+        "per_type": per_type,
+    } | out
+
+
 HEADLINE_KEYS = {
+    "tokens": ("precision", "recall", "f1", "accuracy"),
     "classification": ("accuracy", "macro_f1"),
     "multilabel": ("micro_f1", "macro_f1", "subset_accuracy"),
     "regression": ("pearson", "spearman", "mse", "mae"),

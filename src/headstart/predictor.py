@@ -8,11 +8,14 @@ from typing import Any
 
 import torch
 
-from headstart.data.batching import collate, encode, sorted_batches
+from headstart.data.batching import Encoded, collate, encode, sorted_batches
+from headstart.data.tagged import bio_entities, to_bio
+from headstart.data.windows import encode_words
 from headstart.errors import DataError, ModelError
 from headstart.models.classifier import TextClassifier
 from headstart.precision import autocast, pick_device, resolve_precision
-from headstart.tasks import MultiLabelTask, RegressionTask, task_from_meta
+from headstart.tasks import MultiLabelTask, RegressionTask, TokenTask, task_from_meta
+from headstart.training import stack_padded
 
 
 class Predictor:
@@ -78,16 +81,81 @@ class Predictor:
 
     def logits(self, texts: list[str], pairs: list[str] | None = None) -> torch.Tensor:
         """(N, outputs) raw head outputs in input order; batches sorted by length."""
-        outputs = self.model.head.out_features
         if not texts:
-            return torch.empty(0, outputs)
-        encoded = encode(self.tokenizer, texts, self.max_length, pairs)
-        out = torch.empty(len(texts), outputs)
+            return torch.empty(0, self.model.head.out_features)
+        return self._run(encode(self.tokenizer, texts, self.max_length, pairs))
+
+    def _run(self, encoded: Encoded) -> torch.Tensor:
+        """Head outputs of encoded rows in input order: (N, outputs), or (N, longest, outputs)
+        zero-padded for a token model."""
+        rows: list[torch.Tensor] = [torch.empty(0)] * len(encoded)
         with torch.inference_mode(), autocast(self.precision, self.device):
             for idx in sorted_batches(encoded.lengths, self.batch_size):
                 batch = {k: v.to(self.device) for k, v in collate(encoded, idx).items()}
-                out[idx] = self.model(**batch).float().cpu()
-        return out
+                out = self.model(**batch).float().cpu()
+                for r, i in enumerate(idx):
+                    rows[i] = out[r]
+        return stack_padded(rows)
+
+    # -- token classification ---------------------------------------------------------------
+    @property
+    def tokens(self) -> bool:
+        """Does this model tag words (token classification)?"""
+        return isinstance(self.task, TokenTask)
+
+    def word_probabilities(self, sentences: list[list[str]]) -> list[torch.Tensor]:
+        """Per sentence: (words, tags) probabilities, from each word's first sub-token; long
+        sentences run in windows."""
+        assert isinstance(self.task, TokenTask)
+        if not sentences:
+            return []
+        windows = encode_words(self.tokenizer, sentences, self.max_length)
+        per_window = self.task.word_scores(self._run(windows.encoded), windows.positions)
+        out: list[list[torch.Tensor]] = [[] for _ in sentences]
+        for probs, sentence in zip(per_window, windows.sentence_of, strict=True):
+            out[sentence].append(probs)
+        size = len(self.labels)
+        return [torch.cat(p) if p else torch.empty(0, size) for p in out]
+
+    def tag(self, sentences: list[list[str]]) -> list[dict[str, Any]]:
+        """Pre-split words: one tag (and its probability) per word, ``{"tokens", "tags",
+        "scores"}``."""
+        rows = []
+        for words, probs in zip(sentences, self.word_probabilities(sentences), strict=True):
+            best, ids = probs.max(-1) if len(words) else (torch.empty(0), torch.empty(0))
+            rows.append(
+                {
+                    "tokens": words,
+                    "tags": [self.labels[int(i)] for i in ids],
+                    "scores": [round(float(v), 6) for v in best],
+                }
+            )
+        return rows
+
+    def entities(self, texts: list[str]) -> list[dict[str, Any]]:
+        """Raw text: entity spans ``{"text", "type", "start", "end", "score"}`` with character
+        offsets into the text; the score is the mean probability of the entity's word tags. A
+        model with plain word tags gives ``{"tokens", "tags", "scores", "offsets"}`` instead."""
+        assert isinstance(self.task, TokenTask)
+        split = [split_words(self.tokenizer, text) for text in texts]
+        tagged = self.tag([[w for w, _ in words] for words in split])
+        rows = []
+        for text, words, row in zip(texts, split, tagged, strict=True):
+            offsets = [span for _, span in words]
+            if not self.task.entities:
+                rows.append({"text": text, **row, "offsets": offsets})
+                continue
+            tags, _ = to_bio(row["tags"])  # a stray I-X begins an entity
+            spans = []
+            for kind, first, end in bio_entities(tags):
+                start, stop = offsets[first][0], offsets[end - 1][1]
+                score = sum(row["scores"][first:end]) / (end - first)
+                spans.append(
+                    {"text": text[start:stop], "type": kind, "start": start, "end": stop,
+                     "score": round(score, 6)}
+                )  # fmt: skip
+            rows.append({"text": text, "entities": spans})
+        return rows
 
     def probabilities(self, texts: list[str], pairs: list[str] | None = None) -> torch.Tensor:
         """(N, classes) probabilities in input order (classification)."""
@@ -97,12 +165,30 @@ class Predictor:
         """One row per text, in input order. Classification: ``{"text", "label", "score",
         "scores": {label: probability}}``; regression: ``{"text", "value"}``; pairs add
         ``"text_pair"``."""
+        if self.tokens:
+            return self.entities(texts)
         rows = self.task.rows(self.logits(texts, pairs))
         out = []
         for i, (text, row) in enumerate(zip(texts, rows, strict=True)):
             first = {"text": text} | ({"text_pair": pairs[i]} if pairs is not None else {})
             out.append(first | row)
         return out
+
+    def evaluate_tags(self, sentences: list[list[str]], tags: list[list[str]]) -> dict[str, Any]:
+        """Entity-level (or word-level) metrics of a token model on tagged sentences."""
+        from headstart.evaluation import tagging_metrics
+
+        assert isinstance(self.task, TokenTask)
+        known = set(self.labels)
+        for i, sentence_tags in enumerate(tags):
+            unseen = [t for t in sentence_tags if t not in known]
+            if unseen:
+                raise DataError(
+                    f"tag '{unseen[0]}' (sentence {i + 1}) is not one the model was trained on; "
+                    f"its tags are: {', '.join(self.labels)}"
+                )
+        predicted = [row["tags"] for row in self.tag(sentences)]
+        return tagging_metrics(tags, predicted, self.task.entities)
 
     def evaluate(
         self, texts: list[str], labels: list[Any], pairs: list[str] | None = None
@@ -123,3 +209,24 @@ class Predictor:
                         f"on; its labels are: {', '.join(self.labels)}"
                     )
         return self.task.metrics(self.logits(texts, pairs), self.task.targets(labels))
+
+
+def split_words(tokenizer: Any, text: str) -> list[tuple[str, tuple[int, int]]]:
+    """Raw text → words with character offsets, split the way the model's own tokenizer splits
+    before sub-words (BERT: at whitespace and punctuation), so that spans end at word edges."""
+    import re
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    pre = getattr(backend, "pre_tokenizer", None) if backend is not None else None
+    if pre is not None:
+        spans = [span for _, span in pre.pre_tokenize_str(text)]
+    else:
+        spans = [m.span() for m in re.finditer(r"\w+|[^\w\s]", text)]
+    words = []
+    for start, end in spans:
+        piece = text[start:end]
+        stripped = piece.strip()
+        if stripped:  # byte-level pre-tokenizers keep the leading space inside the word
+            start += len(piece) - len(piece.lstrip())
+            words.append((stripped, (start, start + len(stripped))))
+    return words

@@ -41,6 +41,19 @@ def run_report(metrics: dict[str, Any]) -> str:
         lines += ["", f"## Per label ({final})", "", "| label | F1 | support |", "|---|---|---|"]
         for name, m in metrics[final]["per_label"].items():
             lines.append(f"| {name} | {m['f1']:.3f} | {m['support']} |")
+    if "per_type" in metrics[final]:
+        lines += [
+            "",
+            f"## Entities per type ({final})",
+            "",
+            "| type | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
+        for name, m in metrics[final]["per_type"].items():
+            lines.append(
+                f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} "
+                f"| {m['support']} |"
+            )
     if "confusion_matrix" in metrics[final]:
         lines += [
             "",

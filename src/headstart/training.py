@@ -83,6 +83,23 @@ class FeatureInputs:
 
 
 @dataclass
+class TokenFeatureInputs:
+    """Token classification on a frozen encoder: cached final token states straight into the
+    head."""
+
+    model: TextClassifier
+    states: dict[str, PrefixStates]
+    device: str
+
+    def lengths(self, split: str) -> list[int]:
+        return np.diff(self.states[split].offsets).tolist()
+
+    def logits(self, split: str, idx: list[int]) -> torch.Tensor:
+        hidden, _ = self.states[split].batch(idx)
+        return self.model.classify(hidden.to(self.device).float())
+
+
+@dataclass
 class TrainSettings:
     epochs: int
     batch_size: int
@@ -105,14 +122,25 @@ class TrainOutcome:
 def predict_logits(
     inputs: Inputs, split: str, batch_size: int, precision: str, device: str
 ) -> torch.Tensor:
-    """Logits for a whole split in input order; batches sorted by length."""
+    """Logits for a whole split in input order; batches sorted by length. Per-token logits
+    (token classification) are zero-padded to the split's longest row."""
     rows: list[torch.Tensor | None] = [None] * len(inputs.lengths(split))
     with torch.inference_mode(), autocast(precision, device):
         for idx in sorted_batches(inputs.lengths(split), batch_size):
             out = inputs.logits(split, idx).float().cpu()
             for r, i in enumerate(idx):
                 rows[i] = out[r]
-    return torch.stack(rows)  # type: ignore[arg-type]
+    return stack_padded(rows)  # type: ignore[arg-type]
+
+
+def stack_padded(rows: list[torch.Tensor]) -> torch.Tensor:
+    if rows[0].dim() == 1:
+        return torch.stack(rows)
+    width = max(r.shape[0] for r in rows)
+    out = torch.zeros(len(rows), width, rows[0].shape[-1])
+    for i, r in enumerate(rows):
+        out[i, : r.shape[0]] = r
+    return out
 
 
 def _no_decay(name: str, param: nn.Parameter) -> bool:

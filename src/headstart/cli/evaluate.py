@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,7 +26,13 @@ def evaluate(
     text_pair_column: Annotated[
         str | None, typer.Option(help="second-text column, for a sentence-pair model")
     ] = None,
-    label_column: Annotated[str, typer.Option(help="label column")] = "label",
+    label_column: Annotated[
+        str | None, typer.Option(help="label column (default: label, labels, score, …)")
+    ] = None,
+    tag_column: Annotated[
+        str | None,
+        typer.Option(help="token model: CoNLL tag column number, or the JSON tags field"),
+    ] = None,
     encoding: Annotated[str, typer.Option(help="text encoding of the data file")] = "utf-8",
     strict: Annotated[bool, typer.Option(help="refuse rows with empty text or label")] = False,
     output: Annotated[
@@ -41,10 +47,24 @@ def evaluate(
     """Evaluate a run folder on labelled data; prints the metrics and writes them as JSON."""
     from headstart.api import load
     from headstart.data.builtin import bbc_news_splits, is_builtin
-    from headstart.data.labelled import load_split
+    from headstart.data.labelled import load_split, load_tagged_split
+    from headstart.data.tagged import looks_tagged
     from headstart.errors import DataError
     from headstart.evaluation import confusion_markdown, headline
 
+    if not is_builtin(data) and looks_tagged(data):  # data first: its errors come first
+        tagged, _ = load_tagged_split(data, "eval", tag_column, encoding)
+        predictor = load(run_dir, precision=precision, batch_size=batch_size)
+        if not predictor.tokens:
+            raise DataError(
+                f"{data}: token-tagged data, but this model is a {predictor.task.name} model; "
+                f"pass labelled texts"
+            )
+        metrics = predictor.evaluate_tags(tagged.texts, tagged.labels)
+        metrics |= {"data": data}
+        out_console.print(f"{headline(metrics, 'tokens')}  ({metrics['sentences']} sentences)")
+        _write(metrics, output, run_dir, data)
+        return
     pairs = None
     if is_builtin(data):
         texts, labels = bbc_news_splits()["test"]
@@ -60,12 +80,21 @@ def evaluate(
                 f"[yellow]warning:[/] skipped {skipped} rows with empty text or label"
             )
     predictor = load(run_dir, precision=precision, batch_size=batch_size)
+    if predictor.tokens:
+        raise DataError(
+            f"{data}: this is a token-classification model; pass a CoNLL file or JSONL rows "
+            f'with "tokens" and "tags"'
+        )
     if predictor.pairs and pairs is None:
         raise DataError(f"{data}: this model reads sentence pairs; pass --text-pair-column")
     metrics = predictor.evaluate(texts, labels, pairs) | {"data": data, "skipped_rows": skipped}
     out_console.print(f"{headline(metrics, predictor.task.name)}  ({metrics['examples']} examples)")
     if "confusion_matrix" in metrics:
         out_console.print(confusion_markdown(metrics["confusion_matrix"], predictor.labels))
+    _write(metrics, output, run_dir, data)
+
+
+def _write(metrics: dict[str, Any], output: str | None, run_dir: str, data: str) -> None:
     target = Path(output) if output else Path(run_dir) / f"evaluation-{Path(data).stem}.json"
     target.write_text(json.dumps(metrics, indent=2) + "\n")
     err_console.print(f"metrics written to {target}", markup=False)

@@ -39,8 +39,16 @@ def fit(
     task: Annotated[
         str | None,
         typer.Option(
-            help="classification, multilabel or regression (default: detected from the labels: "
-            "lists mean multilabel, fractional numbers regression)"
+            help="classification, multilabel, regression or tokens (default: detected from the "
+            "data: lists mean multilabel, fractional numbers regression, CoNLL files or JSONL "
+            "with tokens and tags mean tokens)"
+        ),
+    ] = None,
+    tag_column: Annotated[
+        str | None,
+        typer.Option(
+            help="tokens: the tag column of a CoNLL file, counted from 0 (the word; default: the "
+            "last), or the tags field of JSON rows (default: tags)"
         ),
     ] = None,
     text_column: Annotated[
@@ -49,7 +57,9 @@ def fit(
     text_pair_column: Annotated[
         str | None, typer.Option(help="second text of sentence pairs, e.g. '#2 String'")
     ] = None,
-    label_column: Annotated[str, typer.Option(help="label column")] = "label",
+    label_column: Annotated[
+        str | None, typer.Option(help="label column (default: label, labels, score, …)")
+    ] = None,
     label_separator: Annotated[
         str | None, typer.Option(help="multi-label: split string labels on this, e.g. ','")
     ] = None,
@@ -107,7 +117,8 @@ def fit(
 
     config = FitConfig(
         data=data, eval_data=eval_data, test_data=test_data, model=model, strategy=strategy,
-        freeze_layers=freeze_layers, pooling=pooling, task=task, text_column=text_column,
+        freeze_layers=freeze_layers, pooling=pooling, task=task, tag_column=tag_column,
+        text_column=text_column,
         text_pair_column=text_pair_column,
         label_column=label_column, label_separator=label_separator, threshold=threshold,
         tune_threshold=tune_threshold, encoding=encoding, eval_fraction=eval_fraction,

@@ -95,9 +95,13 @@ def predict(
         ),
     ] = "torch",
 ) -> None:
-    """Predict; writes JSONL rows in input order: {"text", "label", "score", "scores"}, or
-    {"text", "value"} for regression (plus "text_pair" for pairs)."""
+    """Predict; writes JSONL rows in input order: {"text", "label", "score", "scores"};
+    {"text", "labels", "scores"} for multi-label; {"text", "value"} for regression (plus
+    "text_pair" for pairs). A token model gives {"text", "entities": [{"text", "type", "start",
+    "end", "score"}]} for raw text, and {"tokens", "tags", "scores"} for pre-split input (CoNLL,
+    or JSONL with "tokens")."""
     from headstart.api import load
+    from headstart.data.tagged import looks_tagged, read_tagged
 
     if backend == "torch":
         predictor = load(run_dir, precision=precision, batch_size=batch_size)
@@ -105,8 +109,12 @@ def predict(
         from headstart.backends import load_predictor
 
         predictor = load_predictor(run_dir, backend, batch_size=batch_size)
-    texts, pairs = read_texts(input, text_column, encoding, text_pair_column, predictor.pairs)
-    rows = predictor.predict(texts, pairs)
+    if predictor.tokens and input != "-" and looks_tagged(input):
+        sentences, _, _ = read_tagged(input, None, encoding, need_tags=False)
+        rows = predictor.tag(sentences)
+    else:
+        texts, pairs = read_texts(input, text_column, encoding, text_pair_column, predictor.pairs)
+        rows = predictor.predict(texts, pairs)
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     if output is None:
         sys.stdout.write(lines)

@@ -15,20 +15,23 @@ from typing import Any
 
 from headstart.data.builtin import bbc_news_splits, is_builtin
 from headstart.data.readers import Table, read_table
+from headstart.data.tagged import entity_scheme, looks_tagged, read_tagged, to_bio
 from headstart.errors import DataError
 
 TEXT_COLUMN_GUESSES = ("text", "sentence", "content", "review", "document")
+LABEL_COLUMN_GUESSES = ("label", "labels", "score", "target", "class", "category")
 
 
 @dataclass
 class LabelledSplit:
     name: str
-    texts: list[str]
-    labels: list[Any]  # raw labels (str or int), mapped to ids by a LabelSpace
+    texts: list[Any]  # strings; for token classification, sentences as lists of words
+    labels: list[Any]  # raw labels (str or int), mapped to ids by a LabelSpace; tag lists
     source: str
     skipped: int = 0
     skipped_where: list[str] = field(default_factory=list)
     pairs: list[str] | None = None  # second texts of sentence pairs
+    where: list[str] | None = None  # the place of each example, where errors need it
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -72,6 +75,23 @@ def resolve_text_column(table: Table, wanted: str | None) -> str:
     raise DataError(
         f"{table.path}: no 'text' or 'sentence' column; found columns: {', '.join(table.columns)}; "
         f"pass --text-column NAME"
+    )
+
+
+def resolve_label_column(table: Table, wanted: str | None) -> str:
+    if wanted is not None:
+        if wanted not in table.columns:
+            raise DataError(
+                f"{table.path}: no label column '{wanted}'; found columns: "
+                f"{', '.join(table.columns)}; pass --label-column NAME"
+            )
+        return wanted
+    for guess in LABEL_COLUMN_GUESSES:
+        if guess in table.columns:
+            return guess
+    raise DataError(
+        f"{table.path}: no 'label' column; found columns: {', '.join(table.columns)}; "
+        f"pass --label-column NAME"
     )
 
 
@@ -123,21 +143,18 @@ def split_from_table(
     table: Table,
     name: str,
     text_column: str | None,
-    label_column: str,
+    label_column: str | None,
     strict: bool,
     pair_column: str | None = None,
     label_separator: str | None = None,
 ) -> LabelledSplit:
     column = resolve_text_column(table, text_column)
-    for what, option, wanted in (
-        ("label", "--label-column", label_column),
-        ("second-text", "--text-pair-column", pair_column),
-    ):
-        if wanted is not None and wanted not in table.columns:
-            raise DataError(
-                f"{table.path}: no {what} column '{wanted}'; found columns: "
-                f"{', '.join(table.columns)}; pass {option} NAME"
-            )
+    label_column = resolve_label_column(table, label_column)
+    if pair_column is not None and pair_column not in table.columns:
+        raise DataError(
+            f"{table.path}: no second-text column '{pair_column}'; found columns: "
+            f"{', '.join(table.columns)}; pass --text-pair-column NAME"
+        )
     texts, pairs, labels, skipped = [], [], [], []
     for row, where in zip(table.rows, table.where, strict=True):
         text = row.get(column)
@@ -172,7 +189,7 @@ def load_split(
     path: str,
     name: str,
     text_column: str | None,
-    label_column: str,
+    label_column: str | None,
     encoding: str,
     strict: bool,
     pair_column: str | None = None,
@@ -191,6 +208,7 @@ class Splits:
     test: LabelledSplit | None
     labels: LabelSpace  # empty for regression
     task: str = "classification"
+    converted_tags: int = 0  # token data: IOB1 tags rewritten as BIO
 
     @property
     def skipped(self) -> dict[str, int]:
@@ -225,6 +243,8 @@ def stratified_split(
         )
         if split.pairs is not None:
             part.pairs = [split.pairs[i] for i in idx]
+        if split.where is not None:
+            part.where = [split.where[i] for i in idx]
         return part
 
     train = take(keep, "train")
@@ -232,7 +252,7 @@ def stratified_split(
     return train, take(held, "eval")
 
 
-TASKS = ("classification", "multilabel", "regression")
+TASKS = ("classification", "multilabel", "regression", "tokens")
 
 
 def _is_number(label: Any) -> bool:
@@ -240,7 +260,8 @@ def _is_number(label: Any) -> bool:
 
 
 def detect_task(train: LabelledSplit, wanted: str | None) -> str:
-    """Float labels mean regression; anything else is classification. ``wanted`` wins."""
+    """Lists mean multi-label, float labels regression, anything else classification (token
+    data is recognised from its file before this). ``wanted`` wins."""
     if wanted is not None:
         if wanted not in TASKS:
             raise DataError(f"unknown task '{wanted}'; choose one of: {', '.join(TASKS)}")
@@ -299,6 +320,11 @@ def check_labels(splits: Splits) -> None:
             int(x) if isinstance(x, float) and x.is_integer() else x for x in split.labels
         ]
         for i, label in enumerate(split.labels):
+            if isinstance(label, list):
+                raise DataError(
+                    f"{split.source}: {split.name} label {label!r} (example {i + 1}) is a list; "
+                    f"classification needs one label per row (pass --task multilabel for lists)"
+                )
             if isinstance(label, float):
                 raise DataError(
                     f"{split.source}: {split.name} label {label!r} (example {i + 1}) is a "
@@ -330,7 +356,7 @@ def load_splits(
     test_data: str | None = None,
     *,
     text_column: str | None = None,
-    label_column: str = "label",
+    label_column: str | None = None,
     encoding: str = "utf-8",
     eval_fraction: float = 0.1,
     strict: bool = False,
@@ -338,8 +364,13 @@ def load_splits(
     pair_column: str | None = None,
     task: str | None = None,
     label_separator: str | None = None,
+    tag_column: str | None = None,
 ) -> Splits:
     """Training, evaluation and optional test data, checked and ready to tokenise."""
+    if task == "tokens" or (task is None and not is_builtin(data) and looks_tagged(data)):
+        return load_tagged_splits(
+            data, eval_data, test_data, tag_column, encoding, eval_fraction, seed
+        )
     test: LabelledSplit | None = None
     options = (text_column, label_column, encoding, strict, pair_column, label_separator)
     if is_builtin(data):
@@ -371,4 +402,61 @@ def load_splits(
     splits = Splits(train, evaluation, test, LabelSpace([]), task)
     check_labels(splits)
     splits.labels = LabelSpace.from_labels(train.labels)
+    return splits
+
+
+# -- token classification ---------------------------------------------------------------------
+def load_tagged_split(
+    path: str, name: str, tag_column: str | None, encoding: str
+) -> tuple[LabelledSplit, int]:
+    """Sentences and BIO tags of one file, and how many IOB1 tags were converted."""
+    if is_builtin(path):
+        raise DataError(f"{path}: a builtin text-classification dataset, not token data")
+    sentences, tags, where = read_tagged(path, tag_column, encoding)
+    converted = 0
+    if entity_scheme(tags):
+        for i, sentence_tags in enumerate(tags):
+            tags[i], changed = to_bio(sentence_tags)
+            converted += changed
+    return LabelledSplit(name, sentences, tags, path, where=where), converted
+
+
+def load_tagged_splits(
+    data: str,
+    eval_data: str | None,
+    test_data: str | None,
+    tag_column: str | None,
+    encoding: str,
+    eval_fraction: float,
+    seed: int,
+) -> Splits:
+    train, converted = load_tagged_split(data, "train", tag_column, encoding)
+    if eval_data is not None:
+        evaluation, n = load_tagged_split(eval_data, "eval", tag_column, encoding)
+        converted += n
+    else:
+        train, evaluation = stratified_split(train, eval_fraction, seed, stratify=False)
+        evaluation.source = f"{train.source} ({eval_fraction:.0%} held out)"
+    test = None
+    if test_data is not None:
+        test, n = load_tagged_split(test_data, "test", tag_column, encoding)
+        converted += n
+    seen = {t for sentence in train.labels for t in sentence}
+    entities = entity_scheme(train.labels)
+    if entities:  # every type can begin and continue an entity, whichever the data showed
+        kinds = {t[2:] for t in seen if t != "O"}
+        seen = {"O"} | {f"{p}-{k}" for k in kinds for p in "BI"}
+    if len(seen) < 2:
+        raise DataError(f"{data}: every word has the tag {sorted(seen)}; nothing to learn")
+    for split in (evaluation, test):
+        for i, sentence_tags in enumerate(split.labels if split is not None else []):
+            unseen = [t for t in sentence_tags if t not in seen]
+            if unseen:
+                place = split.where[i] if split.where else f"sentence {i + 1}"
+                raise DataError(
+                    f"{split.source} {place}: tag '{unseen[0]}' never appears in the training "
+                    f"data; the model can only predict tags it was trained on"
+                )
+    splits = Splits(train, evaluation, test, LabelSpace(sorted(seen)), "tokens")
+    splits.converted_tags = converted
     return splits

@@ -18,7 +18,10 @@ META_FILE = "headstart.json"
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """Reduce token states (batch, seq, hidden) to one vector per text."""
+    """Reduce token states (batch, seq, hidden) to one vector per text; ``tokens`` keeps one
+    vector per token (token classification)."""
+    if pooling == "tokens":
+        return hidden
     if pooling == "cls":
         return hidden[:, 0]
     hidden = hidden.float()  # sums over hundreds of tokens lose too much in bf16
@@ -27,7 +30,8 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
 
 
 class TextClassifier(nn.Module):
-    """encoder → pooling → dropout → linear head."""
+    """encoder → pooling → dropout → linear head. With ``pooling="tokens"`` the head labels
+    every token: logits are (batch, seq, labels) instead of (batch, labels)."""
 
     def __init__(
         self, encoder: nn.Module, num_labels: int, pooling: str = "mean", dropout: float = 0.1

@@ -59,11 +59,21 @@ def hub_error(spec: str, exc: Exception) -> ModelError:
     )
 
 
-def load_tokenizer(source: SourceModel, trust_remote_code: bool = False):
+def load_tokenizer(source: SourceModel, trust_remote_code: bool = False, words: bool = False):
+    """The source model's tokenizer. ``words``: it will take pre-split words (token
+    classification), which byte-level BPE tokenizers (RoBERTa, GPT-2) only accept with
+    ``add_prefix_space=True``."""
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(source.location, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(
+            source.location, trust_remote_code=trust_remote_code
+        )
+        if words and getattr(tokenizer, "add_prefix_space", None) is False:
+            tokenizer = AutoTokenizer.from_pretrained(
+                source.location, trust_remote_code=trust_remote_code, add_prefix_space=True
+            )
+        return tokenizer
     except (OSError, ValueError) as exc:
         if source.kind == "hub":
             raise hub_error(source.spec, exc) from None
