@@ -23,6 +23,7 @@ from headstart.data.labelled import LabelledSplit, Splits, load_splits
 from headstart.data.tagged import looks_tagged
 from headstart.data.windows import encode_words
 from headstart.evaluation import headline
+from headstart.modelcard import write_model_card
 from headstart.models.classifier import TextClassifier
 from headstart.models.source import load_encoder, load_tokenizer, resolve
 from headstart.precision import pick_device, resolve_precision
@@ -328,6 +329,7 @@ def _write_run(
         write_json(stage / "metrics.json", metrics)
         config.save(stage / "config.json")
         (stage / "report.md").write_text(run_report(metrics))
+        write_model_card(stage, config, metrics, meta, run_dir)  # README.md, HF convention
 
 
 def load(run_dir: str | Path, **options: Any):
