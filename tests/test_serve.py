@@ -201,3 +201,91 @@ def test_serve_bad_options_are_one_line_errors(run: Path, tmp_path: Path) -> Non
         assert result.exit_code == 1, result.output
         assert message in result.output and "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+# -- the try-it page, driven in headless Chromium ----------------------------------------------
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--disable-dev-shm-usage"]  # fmt: skip
+
+
+def chromium_path() -> str:
+    import os
+    import shutil
+
+    for candidate in (os.environ.get("HEADSTART_CHROMIUM"), "chromium", "chromium-browser"):
+        found = candidate and shutil.which(candidate)
+        if found:
+            return found
+    pytest.skip("no chromium executable (apt-get install chromium, or set HEADSTART_CHROMIUM)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    playwright = pytest.importorskip("playwright.sync_api")
+    executable = chromium_path()
+    with playwright.sync_playwright() as pw:
+        launched = pw.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_FLAGS
+        )
+        yield launched
+        launched.close()
+
+
+def test_try_it_page_in_headless_chromium(server: Server, browser: Any) -> None:
+    text = "a gripping, moving film with a witty plot"
+    expected = httpx.post(
+        server.url + "/predict", json={"texts": [text]}, headers=AUTH, timeout=30
+    ).json()["predictions"][0]
+    page = browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(server.url + "/")
+    # without the token the page says so, both for /info and for a prediction
+    page.wait_for_function("document.getElementById('model').textContent.includes('token')")
+    page.fill("#text", text)
+    page.click("#predict")
+    page.wait_for_selector("#error:not(:empty)")
+    assert "missing bearer token" in page.text_content("#error")
+    # with the token: type, click, and the label and scores appear
+    page.fill("#token", TOKEN)
+    page.press("#token", "Tab")  # "change": the page reloads /info with the token
+    page.wait_for_function(
+        "document.getElementById('model').textContent.includes('classification')"
+    )
+    page.click("#predict")
+    page.wait_for_selector("#results .result .label")
+    assert page.text_content("#results .label").split()[0] == expected["label"]
+    bars = page.eval_on_selector_all(".bar", "bars => bars.map(b => b.dataset.label)")
+    assert sorted(bars) == sorted(expected["scores"]) and page.text_content("#error") == ""
+    assert all(url.startswith(server.url) for url in requested), requested  # works offline
+    page.close()
+
+
+def test_try_it_page_renders_every_row_kind(server: Server, browser: Any) -> None:
+    """Entities are highlighted; multi-label rows show their labels; regression its value
+    (rows served by a stand-in /predict, so no such model is needed)."""
+    text = "Angela Merkel visited Paris."
+    rows = [
+        {"text": text, "entities": [
+            {"start": 0, "end": 13, "type": "PER", "score": 0.99, "text": "Angela Merkel"},
+            {"start": 22, "end": 27, "type": "LOC", "score": 0.97, "text": "Paris"}]},
+        {"text": "so happy", "labels": ["joy", "love"],
+         "scores": {"joy": 0.9, "love": 0.6, "anger": 0.1}},
+        {"text": "two men", "value": 3.25},
+    ]  # fmt: skip
+    page = browser.new_page()
+    page.route("**/predict", lambda route: route.fulfill(json={"predictions": rows}))
+    page.goto(server.url + "/")
+    page.fill("#text", text)
+    page.click("#predict")
+    page.wait_for_selector("#results mark")
+    marks = page.eval_on_selector_all(
+        "mark", "ms => ms.map(m => [m.firstChild.textContent, m.dataset.type])"
+    )
+    assert marks == [["Angela Merkel", "PER"], ["Paris", "LOC"]]
+    assert page.text_content("#results .entities").startswith("Angela Merkel")
+    chips = page.eval_on_selector_all(".chip", "cs => cs.map(c => c.textContent)")
+    assert chips == ["joy", "love"]
+    assert page.text_content("#results .number") == "3.25"
+    page.close()

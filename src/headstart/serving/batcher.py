@@ -37,6 +37,7 @@ class BatchStats:
     batches: int = 0
     texts: int = 0
     largest: int = 0
+    busy_s: float = 0.0  # time in model calls: against wall time, how busy the model is
 
     def as_dict(self) -> dict[str, Any]:
         mean = self.texts / self.batches if self.batches else 0.0
@@ -45,6 +46,7 @@ class BatchStats:
             "texts": self.texts,
             "largest": self.largest,
             "mean_size": round(mean, 2),
+            "busy_s": round(self.busy_s, 3),
         }
 
 
@@ -117,7 +119,9 @@ class MicroBatcher:
                     pairs = None
                     if live[0][0].pairs is not None:
                         pairs = [job.pairs[i] for job, i in live]  # type: ignore[index]
+                    started = time.perf_counter()
                     rows = await loop.run_in_executor(self._executor, self.predict, texts, pairs)
+                    self.stats.busy_s += time.perf_counter() - started
                     self._deliver(live, rows)
                     self.stats.batches += 1
                     self.stats.texts += len(live)
