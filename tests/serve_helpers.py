@@ -22,7 +22,11 @@ from headstart.models.source import packaged_minilm_dir
 from headstart.runfolder import write_json
 from tests.tiny_models import tiny_encoder
 
-LABELS = {"classification": ["neg", "neu", "pos"], "multilabel": ["joy", "love", "anger"]}
+LABELS = {
+    "classification": ["neg", "neu", "pos"],
+    "multilabel": ["joy", "love", "anger"],
+    "tokens": ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"],
+}
 
 
 def make_run(
@@ -32,7 +36,8 @@ def make_run(
     are decided by wide margins (numeric noise from batching never flips one)."""
     torch.manual_seed(seed)
     labels = LABELS.get(task, [])
-    model = TextClassifier(tiny_encoder("bert"), len(labels) or 1, "mean", dropout=0.0)
+    pooling = "tokens" if task == "tokens" else "mean"
+    model = TextClassifier(tiny_encoder("bert"), len(labels) or 1, pooling, dropout=0.0)
     with torch.no_grad():
         model.head.weight.normal_(std=3.0)
     meta: dict[str, object] = {"task": task, "labels": labels}

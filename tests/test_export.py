@@ -34,6 +34,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "classification": make_run(root / "cls"),
         "multilabel": make_run(root / "ml", "multilabel"),
         "regression-pairs": make_run(root / "reg", "regression", pairs=True),
+        "tokens": make_run(root / "ner", "tokens"),
     }
     out = {}
     for name, run in runs.items():
@@ -70,7 +71,7 @@ def test_one_graph_with_dynamic_axes_and_the_tokenizer_beside_it(
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 64])
-@pytest.mark.parametrize("name", ["classification", "multilabel", "regression-pairs"])
+@pytest.mark.parametrize("name", ["classification", "multilabel", "regression-pairs", "tokens"])
 def test_onnx_rows_match_torch(exported: dict[str, Path], name: str, batch_size: int) -> None:
     run = exported[name]
     pairs = PAIRS if name.endswith("pairs") else None
@@ -78,11 +79,23 @@ def test_onnx_rows_match_torch(exported: dict[str, Path], name: str, batch_size:
     onnx_predictor = OnnxPredictor.from_path(run, batch_size=batch_size)  # finds RUN/onnx
     diff = torch_predictor.logits(TEXTS, pairs) - onnx_predictor.logits(TEXTS, pairs)
     assert diff.abs().max() < 1e-4
+    if name == "tokens":  # word tags of pre-split input too
+        words = [["Angela", "Merkel", "visited", "Paris"], ["ok"]]
+        tags = onnx_predictor.tag(words)
+        assert [r["tags"] for r in tags] == [r["tags"] for r in torch_predictor.tag(words)]
     expected, got = torch_predictor.predict(TEXTS, pairs), onnx_predictor.predict(TEXTS, pairs)
     assert [set(r) for r in got] == [set(r) for r in expected]
-    key = {"classification": "label", "multilabel": "labels", "regression-pairs": "value"}[name]
+    key = {"classification": "label", "multilabel": "labels", "regression-pairs": "value",
+           "tokens": "entities"}[name]  # fmt: skip
     if key == "value":
         assert all(abs(g[key] - e[key]) < 1e-4 for g, e in zip(got, expected, strict=True))
+    elif key == "entities":  # the same spans; scores (rounded to 6 places) within 1e-4
+        spans = [[{k: v for k, v in e.items() if k != "score"} for e in r[key]] for r in got]
+        assert spans == [[{k: v for k, v in e.items() if k != "score"} for e in r[key]]
+                         for r in expected]  # fmt: skip
+        scores = [e["score"] for r in got for e in r[key]]
+        want = [e["score"] for r in expected for e in r[key]]
+        assert max(abs(a - b) for a, b in zip(scores, want, strict=True)) < 1e-4
     else:
         assert [r[key] for r in got] == [r[key] for r in expected]
 
@@ -158,3 +171,12 @@ def test_serve_backend_onnx(exported: dict[str, Path]) -> None:
     expected = headstart.load(run, precision="fp32").predict(TEXTS)
     assert [r["label"] for r in rows] == [r["label"] for r in expected]
     assert info["backend"] == "onnx" and info["metrics"]["eval"]["accuracy"] == 0.5
+
+
+def test_token_model_graph_gives_per_token_logits(exported: dict[str, Path]) -> None:
+    folder = exported["tokens"] / "onnx"
+    output = onnx.load(str(folder / "model.onnx")).graph.output[0]
+    dims = [d.dim_param or d.dim_value for d in output.type.tensor_type.shape.dim]
+    assert dims == ["batch", "sequence", 5]
+    parity = json.loads((folder / "parity.json").read_text())
+    assert parity["max_abs_logit_diff"] < 1e-4 and parity["label_agreement"] == 1.0

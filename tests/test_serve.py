@@ -82,6 +82,7 @@ BAD = [
     ("texts not a list", {"texts": "a text"}, {}, 422, "texts"),
     ("a text not a string", {"texts": ["ok", 3]}, {}, 422, "texts[1]"),
     ("null text", {"texts": [None]}, {}, 422, "texts[0]"),
+    ("lone surrogate", b'{"texts": ["ok \\ud800"]}', {}, 422, "texts[0]"),
     ("empty list", {"texts": []}, {}, 422, "texts"),
     ("empty text", {"texts": ["fine", "  "]}, {}, 422, "texts[1]"),
     ("unknown field", {"texts": ["a"], "top_k": 3}, {}, 422, "top_k"),

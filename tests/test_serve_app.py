@@ -105,6 +105,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "multilabel": make_run(root / "ml", "multilabel"),
         "regression": make_run(root / "reg", "regression"),
         "pairs": make_run(root / "pairs", pairs=True),
+        "tokens": make_run(root / "ner", "tokens"),
     }
 
 
@@ -114,7 +115,7 @@ def client_for(run: Path, **settings: Any) -> TestClient:
     return TestClient(app)
 
 
-@pytest.mark.parametrize("task", ["classification", "multilabel", "regression"])
+@pytest.mark.parametrize("task", ["classification", "multilabel", "regression", "tokens"])
 def test_predict_rows_are_those_of_the_predictor(runs: dict[str, Path], task: str) -> None:
     texts = ["a fine day", "the worst film ever made", "ok"]
     expected = headstart.load(runs[task], precision="fp32").predict(texts)
@@ -123,8 +124,9 @@ def test_predict_rows_are_those_of_the_predictor(runs: dict[str, Path], task: st
         assert response.status_code == 200, response.text
         rows = response.json()["predictions"]
         info = client.get("/info").json()
-    keys = {"classification": "label", "multilabel": "labels", "regression": "value"}[task]
-    assert [r[keys] for r in rows] == [r[keys] for r in expected]
+    key = {"classification": "label", "multilabel": "labels", "regression": "value",
+           "tokens": "entities"}[task]  # fmt: skip
+    assert [r[key] for r in rows] == [r[key] for r in expected]
     assert [r["text"] for r in rows] == texts
     assert set(rows[0]) == set(expected[0])
     assert info["task"] == task and info["model"] == "tiny-bert" and info["strategy"] == "full"

@@ -3,8 +3,9 @@ tokenizer beside it and a parity report against PyTorch.
 
 The graph's inputs are the tokenizer's outputs (``input_ids``, ``attention_mask`` and, where
 the encoder takes them, ``token_type_ids``), int64 with dynamic batch and sequence axes; its
-output is ``logits`` (batch, outputs). ``--quantize int8`` applies onnxruntime's dynamic
-quantization (int8 weights of the matrix multiplications, activations quantized on the fly).
+output is ``logits``: (batch, outputs), or (batch, sequence, tags) for a token model.
+``--quantize int8`` applies onnxruntime's dynamic quantization (int8 weights with a scale per
+output channel, activations quantized on the fly).
 
 Needs the ``export`` extra (``onnx`` and ``onnxruntime``).
 """
@@ -29,7 +30,6 @@ from headstart.onnx_predictor import META_FILE, ONNX_FILE, OnnxPredictor
 
 OPSET = 17
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-SEQUENCE_TASKS = ("classification", "multilabel", "regression")
 # The sample when none is given: varied lengths, punctuation and casing.
 PROBE_TEXTS = [
     "A gripping, beautifully acted film.",
@@ -50,7 +50,7 @@ class Parity:
     examples: int
     max_abs_logit_diff: float
     mean_abs_logit_diff: float
-    label_agreement: float | None  # classification and multi-label; None for regression
+    label_agreement: float | None  # per text (per token for tags); None for regression
     torch_texts_per_s: float
     onnx_texts_per_s: float
     sample: str
@@ -110,11 +110,6 @@ def export_onnx(
             f"{target}: exists and is not empty; pass --overwrite or another --output"
         )
     predictor = load(run_dir, precision="fp32", device="cpu")  # the reference, in fp32
-    task = predictor.meta.get("task", "classification")
-    if task not in SEQUENCE_TASKS:
-        raise ModelError(
-            f"ONNX export supports {', '.join(SEQUENCE_TASKS)} models; this one is '{task}'"
-        )
     model, tokenizer = predictor.model.eval(), predictor.tokenizer
     names = graph_inputs(model, tokenizer)
     texts, pairs, described = sample or probe_sample(predictor.pairs)
@@ -122,7 +117,7 @@ def export_onnx(
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=_existing_parent(target)))
     try:
         fp32 = staging / ("model.fp32.onnx" if quantize else ONNX_FILE)
-        _trace(model, tokenizer, names, fp32, predictor.pairs)
+        _trace(model, tokenizer, names, fp32, predictor.pairs, predictor.tokens)
         onnx.checker.check_model(str(fp32))
         if quantize == "int8":
             _quantize_int8(fp32, staging / ONNX_FILE)
@@ -156,14 +151,18 @@ def export_onnx(
     return parity
 
 
-def _trace(model: nn.Module, tokenizer: Any, names: list[str], path: Path, pairs: bool) -> None:
+def _trace(
+    model: nn.Module, tokenizer: Any, names: list[str], path: Path, pairs: bool, tokens: bool
+) -> None:
     # Two texts of different lengths: the traced graph must keep the attention mask (a dummy
     # batch without padding lets transformers drop it, which would bake that into the graph).
     first = ["a short text", "a noticeably longer text, so that the batch has padding in it"]
     second = ["and its pair", "and a second text"] if pairs else None
     dummy = tokenizer(first, second, padding=True, return_tensors="pt")
     args = tuple(dummy[n] for n in names)
-    axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
+    # logits: (batch, outputs), or (batch, sequence, tags) for a token model
+    out_axes = {0: "batch", 1: "sequence"} if tokens else {0: "batch"}
+    axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": out_axes}
     with warnings.catch_warnings(), torch.no_grad():
         # shape checks traced as constants are all about the mask matching the inputs
         warnings.simplefilter("ignore")
@@ -210,6 +209,9 @@ def measure_parity(
     agreement: float | None = None
     if task == "classification":
         agreement = (expected.argmax(-1) == got.argmax(-1)).float().mean().item()
+    elif task == "tokens":  # per token, over real tokens (padding is all zeros)
+        real = expected.abs().sum(-1) > 0
+        agreement = (expected.argmax(-1) == got.argmax(-1))[real].float().mean().item()
     elif task == "multilabel":
         threshold = float(reference.meta.get("threshold", 0.5))
         same = (expected.sigmoid() >= threshold) == (got.sigmoid() >= threshold)

@@ -1,5 +1,6 @@
 """Predict with an ONNX export (``headstart export``) on onnxruntime: the same rows as the torch
-:class:`~headstart.predictor.Predictor`, from the same tokenizer and the same sorted batches.
+:class:`~headstart.predictor.Predictor`, from the same tokenizer and the same sorted batches
+(it is that predictor with its model call replaced).
 
 Needs the ``export`` extra (``onnxruntime``).
 """
@@ -10,12 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from headstart.data.batching import collate, encode, sorted_batches
+from headstart.data.batching import Encoded, collate, sorted_batches
 from headstart.errors import HeadstartError, ModelError
+from headstart.predictor import Predictor
 from headstart.tasks import task_from_meta
+from headstart.training import stack_padded
 
 ONNX_FILE = "model.onnx"
 META_FILE = "headstart.json"
@@ -36,10 +38,9 @@ def find_export(path: str | Path) -> Path:
     )
 
 
-class OnnxPredictor:
-    """``.predict(texts, pairs)`` / ``.logits(texts, pairs)`` on onnxruntime (CPU)."""
-
-    tokens = False  # exports are of sequence-level models only (see headstart.export)
+class OnnxPredictor(Predictor):
+    """The torch :class:`~headstart.predictor.Predictor` (its rows, sentence pairs, word tags and
+    entities) with the model call, ``_run``, on onnxruntime (CPU) instead of PyTorch."""
 
     def __init__(
         self,
@@ -50,20 +51,22 @@ class OnnxPredictor:
         batch_size: int = 64,
         max_length: int | None = None,
     ):
+        # Not Predictor.__init__: there is no torch model to copy.
         self.session = session
+        self.model = None
         self.tokenizer = tokenizer
         self.meta = meta
         self.task = task_from_meta(meta)
         self.labels: list[str] = list(meta.get("labels", []))
+        self.device = "cpu"
         self.batch_size = batch_size
         self.max_length = max_length or int(meta.get("max_length", 256))
         self.input_names = [i.name for i in session.get_inputs()]
         self.outputs = int(meta.get("outputs", len(self.labels) or 1))
-        onnx_meta = meta.get("onnx", {})
-        self.precision = "int8" if onnx_meta.get("quantize") == "int8" else "fp32"
+        self.precision = "int8" if meta.get("onnx", {}).get("quantize") == "int8" else "fp32"
 
     @classmethod
-    def from_path(
+    def from_path(  # type: ignore[override]
         cls,
         path: str | Path,
         *,
@@ -94,27 +97,19 @@ class OnnxPredictor:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         return cls(session, tokenizer, meta, batch_size=batch_size, max_length=max_length)
 
-    @property
-    def pairs(self) -> bool:
-        return bool(self.meta.get("pairs", False))
-
     def logits(self, texts: list[str], pairs: list[str] | None = None) -> torch.Tensor:
-        """(N, outputs) in input order; batches sorted by length, padded to their longest."""
         if not texts:
             return torch.empty(0, self.outputs)
-        encoded = encode(self.tokenizer, texts, self.max_length, pairs)
-        out = np.empty((len(texts), self.outputs), dtype=np.float32)
+        return super().logits(texts, pairs)
+
+    def _run(self, encoded: Encoded) -> torch.Tensor:
+        """Graph outputs of encoded rows in input order, as the torch predictor's ``_run``:
+        (N, outputs), or (N, longest, outputs) zero-padded for a token model."""
+        rows: list[torch.Tensor] = [torch.empty(0)] * len(encoded)
         for idx in sorted_batches(encoded.lengths, self.batch_size):
             batch = collate(encoded, idx)
             feed = {name: batch[name].numpy() for name in self.input_names}
-            out[idx] = self.session.run(None, feed)[0]
-        return torch.from_numpy(out)
-
-    def predict(self, texts: list[str], pairs: list[str] | None = None) -> list[dict[str, Any]]:
-        """The rows of :meth:`headstart.predictor.Predictor.predict`."""
-        rows = self.task.rows(self.logits(texts, pairs))
-        out = []
-        for i, (text, row) in enumerate(zip(texts, rows, strict=True)):
-            first = {"text": text} | ({"text_pair": pairs[i]} if pairs is not None else {})
-            out.append(first | row)
-        return out
+            out = torch.from_numpy(self.session.run(None, feed)[0])
+            for r, i in enumerate(idx):
+                rows[i] = out[r]
+        return stack_padded(rows)

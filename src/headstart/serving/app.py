@@ -91,6 +91,14 @@ def create_app(predictor: Any, settings: ServeSettings, info: dict[str, Any]) ->
             headers=getattr(exc, "headers", None),
         )
 
+    @app.exception_handler(Exception)
+    async def server_error(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)  # a bug: the client did nothing wrong
+        return JSONResponse(
+            {"detail": f"internal error ({type(exc).__name__}); see the server log", "field": None},
+            status_code=500,
+        )
+
     @app.get("/health", summary="liveness: 200 while the server runs (no token needed)")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "pending_requests": batcher.pending_requests}
@@ -197,6 +205,8 @@ def check_request(
                 continue
             if not value.strip():
                 raise BadRequest(422, field, "empty text")
+            if not _is_unicode(value):
+                raise BadRequest(422, field, "not valid Unicode text (a lone surrogate escape)")
             if len(value) > settings.max_chars:
                 raise BadRequest(
                     413,
@@ -206,6 +216,15 @@ def check_request(
     texts = [text for text, _, _ in items]
     pairs = [pair for _, pair, _ in items] if pairs_model else None
     return texts, pairs  # type: ignore[return-value]
+
+
+def _is_unicode(text: str) -> bool:
+    """JSON can carry lone surrogates (``"\\ud800"``) that no tokenizer or encoder accepts."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # -- ASGI layers ----------------------------------------------------------------------------------
