@@ -157,7 +157,37 @@ def regression_needs_numbers(tmp: Path) -> tuple[list[str], list[str]]:
     data = write(tmp / "d.csv", TWO_CLASSES)
     return (
         ["--data", data, "--task", "regression"],
-        ["is not a number", "regression needs numeric labels"],
+        ["d.csv line 2: train label 'pos' is not a number", "regression needs numeric labels"],
+    )
+
+
+def regression_value_not_numeric(tmp: Path) -> tuple[list[str], list[str]]:
+    data = write(tmp / "sts.csv", "text,score\na,0.5\nb,3.8\nc,n/a\nd,4.2\ne,1.5\n")
+    return (
+        ["--data", data, "--task", "regression", "--label-column", "score"],
+        ["sts.csv line 4", "label 'n/a' is not a number"],
+    )
+
+
+def tags_and_tokens_differ(tmp: Path) -> tuple[list[str], list[str]]:
+    rows = [
+        '{"tokens": ["Peter", "runs"], "tags": ["B-PER", "O"]}',
+        '{"tokens": ["in", "Paris", "today"], "tags": ["O", "B-LOC"]}',
+    ]
+    data = write(tmp / "ner.jsonl", "\n".join(rows) + "\n")
+    return ["--data", data], ["ner.jsonl line 2: 2 tags for 3 tokens", "one tag per token"]
+
+
+def conll_ragged_line(tmp: Path) -> tuple[list[str], list[str]]:
+    data = write(tmp / "ner.conll", "EU NNP B-ORG\nrejects VBZ O\n\nGerman B-MISC\n")
+    return ["--data", data], ["ner.conll line 4: 2 columns where earlier lines have 3"]
+
+
+def label_list_for_classification(tmp: Path) -> tuple[list[str], list[str]]:
+    data = write(tmp / "d.jsonl", '{"text": "a", "labels": []}\n{"text": "b", "labels": "x"}\n')
+    return (
+        ["--data", data, "--task", "classification"],
+        ["d.jsonl line 1: train label [] is a list", "one label per row"],
     )
 
 
@@ -181,6 +211,10 @@ FIT_CASES: list[Case] = [
     bogus_task,
     missing_pair_column,
     regression_needs_numbers,
+    regression_value_not_numeric,
+    tags_and_tokens_differ,
+    conll_ragged_line,
+    label_list_for_classification,
     threshold_out_of_range,
 ]
 

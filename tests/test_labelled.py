@@ -149,7 +149,7 @@ def test_fractional_labels_mean_regression_unless_classification_is_asked(tmp_pa
     assert splits.task == "regression"
     assert all(isinstance(x, float) for x in splits.train.labels + splits.eval.labels)
     assert 5.0 in splits.train.labels + splits.eval.labels
-    with pytest.raises(DataError, match=r"label 0\.5 .* is a fractional number"):
+    with pytest.raises(DataError, match=r"sts.csv line 2: train label 0\.5 is a fractional number"):
         load_splits(path, task="classification")
     # integer-valued floats stay classes: 1.0 and 1 are one class
     ints = write_csv(tmp_path / "ints.csv", ["text", "label"], [["x", "1.0"], ["y", "0"]] * 5)
@@ -263,7 +263,7 @@ def test_label_unseen_in_training_refused(tmp_path: Path, which: str) -> None:
     with pytest.raises(DataError) as info:
         load_splits(train, **kwargs)
     message = str(info.value)
-    assert message.startswith(f"{other}: {which} label 'neutral' (example 2)")
+    assert message.startswith(f"{other} line 3: {which} label 'neutral' never appears")
     assert "training labels are: neg, pos" in message
 
 

@@ -36,6 +36,10 @@ class LabelledSplit:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def place(self, i: int) -> str:
+        """Where example ``i`` came from, for error messages: "line 12", or "example 3"."""
+        return self.where[i] if self.where is not None else f"example {i + 1}"
+
 
 @dataclass
 class LabelSpace:
@@ -155,7 +159,7 @@ def split_from_table(
             f"{table.path}: no second-text column '{pair_column}'; found columns: "
             f"{', '.join(table.columns)}; pass --text-pair-column NAME"
         )
-    texts, pairs, labels, skipped = [], [], [], []
+    texts, pairs, labels, skipped, places = [], [], [], [], []
     for row, where in zip(table.rows, table.where, strict=True):
         text = row.get(column)
         pair = row.get(pair_column) if pair_column else None
@@ -178,9 +182,10 @@ def split_from_table(
         texts.append(text)
         pairs.append(pair)
         labels.append(label)
+        places.append(where)
     if not texts:
         raise DataError(f"{table.path}: no usable rows (all {len(table)} rows lack text or label)")
-    split = LabelledSplit(name, texts, labels, table.path, len(skipped), skipped)
+    split = LabelledSplit(name, texts, labels, table.path, len(skipped), skipped, where=places)
     split.pairs = pairs if pair_column else None
     return split
 
@@ -277,7 +282,7 @@ def to_regression(split: LabelledSplit) -> None:
     for i, label in enumerate(split.labels):
         if not _is_number(label):
             raise DataError(
-                f"{split.source}: {split.name} label {label!r} (example {i + 1}) is not a number; "
+                f"{split.source} {split.place(i)}: {split.name} label {label!r} is not a number; "
                 f"regression needs numeric labels (or pass --task classification)"
             )
     split.labels = [float(x) for x in split.labels]
@@ -306,7 +311,7 @@ def check_multilabel(splits: Splits) -> None:
             unseen = [x for x in label if x not in known]
             if unseen:
                 raise DataError(
-                    f"{split.source}: {split.name} label '{unseen[0]}' (example {i + 1}) never "
+                    f"{split.source} {split.place(i)}: {split.name} label '{unseen[0]}' never "
                     f"appears in the training data"
                 )
 
@@ -322,12 +327,12 @@ def check_labels(splits: Splits) -> None:
         for i, label in enumerate(split.labels):
             if isinstance(label, list):
                 raise DataError(
-                    f"{split.source}: {split.name} label {label!r} (example {i + 1}) is a list; "
+                    f"{split.source} {split.place(i)}: {split.name} label {label!r} is a list; "
                     f"classification needs one label per row (pass --task multilabel for lists)"
                 )
             if isinstance(label, float):
                 raise DataError(
-                    f"{split.source}: {split.name} label {label!r} (example {i + 1}) is a "
+                    f"{split.source} {split.place(i)}: {split.name} label {label!r} is a "
                     f"fractional number; classification needs class names or integer ids "
                     f"(pass --task regression for numeric targets)"
                 )
@@ -345,7 +350,7 @@ def check_labels(splits: Splits) -> None:
         for i, label in enumerate(split.labels):
             if str(label) not in known:
                 raise DataError(
-                    f"{split.source}: {split.name} label '{label}' (example {i + 1}) never appears "
+                    f"{split.source} {split.place(i)}: {split.name} label '{label}' never appears "
                     f"in the training data; training labels are: {', '.join(sorted(known))}"
                 )
 
