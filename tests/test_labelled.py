@@ -15,6 +15,7 @@ from headstart.data.labelled import (
     LabelSpace,
     Splits,
     check_labels,
+    load_split,
     load_splits,
     split_from_table,
     stratified_split,
@@ -380,3 +381,19 @@ def test_bbc_news_builtin() -> None:
     assert again.test.texts == splits.test.texts
     assert len(again.train) + len(again.eval) == 1780
     assert abs(len(again.eval) - 356) <= 5  # 20% rounded per class
+
+
+@pytest.mark.parametrize(
+    ("header", "label"),
+    [(["sentence1", "sentence2", "score"], "score"), (["Quality", "#1 String", "#2 String"], None)],
+)
+def test_sentence_pair_columns_and_label_column_are_guessed(
+    tmp_path: Path, header: list[str], label: str | None
+) -> None:
+    rows = [["a cat", "a cat sits", "1"], ["a dog", "stocks fell", "0"]] * 3
+    if header[0] == "Quality":
+        rows = [[r[2], r[0], r[1]] for r in rows]
+    path = write_csv(tmp_path / "pairs.csv", header, rows)
+    split = load_split(path, "train", None, label, "utf-8", False)
+    assert split.texts[0] == "a cat" and split.pairs is not None and split.pairs[1] == "stocks fell"
+    assert split.labels[:2] == [1, 0]

@@ -23,7 +23,7 @@ def read_texts(
 ) -> tuple[list[str], list[str] | None]:
     """Texts (and second texts for a sentence-pair model) from a file or stdin. On stdin a pair
     is one line with the two texts separated by a tab."""
-    from headstart.data.labelled import resolve_text_column
+    from headstart.data.labelled import guess_pair_columns, resolve_text_column
     from headstart.data.readers import read_lines, read_table
 
     if source == "-":
@@ -41,6 +41,9 @@ def read_texts(
             pair_column = "text_pair"
     else:
         table = read_table(source, encoding)
+    guessed = guess_pair_columns(table.columns) if pairs_wanted and text_column is None else None
+    if guessed is not None and pair_column in (None, guessed[1]):
+        text_column, pair_column = guessed
     column = resolve_text_column(table, text_column)
     if pairs_wanted and pair_column is None:
         raise DataError(

@@ -19,7 +19,22 @@ from headstart.data.tagged import entity_scheme, looks_tagged, read_tagged, to_b
 from headstart.errors import DataError
 
 TEXT_COLUMN_GUESSES = ("text", "sentence", "content", "review", "document")
-LABEL_COLUMN_GUESSES = ("label", "labels", "score", "target", "class", "category")
+LABEL_COLUMN_GUESSES = ("label", "labels", "score", "target", "class", "category", "Quality")
+# The column pairs of common sentence-pair datasets: STS-B/GLUE, MRPC, QQP, NLI, and the
+# tokenizer's own argument names.
+PAIR_COLUMN_GUESSES = (
+    ("sentence1", "sentence2"),
+    ("#1 String", "#2 String"),
+    ("question1", "question2"),
+    ("premise", "hypothesis"),
+    ("text_a", "text_b"),
+    ("text", "text_pair"),
+)
+
+
+def guess_pair_columns(columns: list[str]) -> tuple[str, str] | None:
+    """Sentence-pair columns by their usual names, when no text column was given."""
+    return next((p for p in PAIR_COLUMN_GUESSES if p[0] in columns and p[1] in columns), None)
 
 
 @dataclass
@@ -152,6 +167,9 @@ def split_from_table(
     pair_column: str | None = None,
     label_separator: str | None = None,
 ) -> LabelledSplit:
+    guessed = guess_pair_columns(table.columns) if text_column is None else None
+    if guessed is not None and pair_column in (None, guessed[1]):
+        text_column, pair_column = guessed
     column = resolve_text_column(table, text_column)
     label_column = resolve_label_column(table, label_column)
     if pair_column is not None and pair_column not in table.columns:
