@@ -120,3 +120,37 @@ def test_separator_labels_mean_multilabel(tmp_path: Path) -> None:
     assert splits.task == "multilabel"
     assert splits.labels.names == ["a", "b", "c"]
     assert ["a", "b"] in splits.train.labels + splits.eval.labels
+
+
+def test_tuned_thresholds_are_per_label_only_where_eval_has_enough_examples() -> None:
+    import numpy as np
+    import torch
+
+    from headstart.tasks import MultiLabelTask, task_from_meta
+
+    rng = np.random.default_rng(0)
+    n = 400
+    truth = np.zeros((n, 3), dtype=np.float32)
+    truth[:, 0] = rng.random(n) < 0.3  # common: positives score 0.3-0.5, negatives below 0.25
+    truth[:, 1] = rng.random(n) < 0.3  # common: positives above 0.75, negatives 0.55-0.7
+    truth[:5, 2] = 1  # rare: too few eval examples for a threshold of its own
+    probs = np.where(truth[:, :1], rng.uniform(0.3, 0.5, (n, 1)), rng.uniform(0.0, 0.25, (n, 1)))
+    probs = np.hstack(
+        [
+            probs,
+            np.where(truth[:, 1:2], rng.uniform(0.75, 1, (n, 1)), rng.uniform(0.55, 0.7, (n, 1))),
+            np.where(truth[:, 2:], 0.9, 0.1),
+        ]
+    )
+    logits = torch.logit(torch.tensor(probs, dtype=torch.float32))
+    task = MultiLabelTask(["a", "b", "c"])
+    assert task.tune_threshold(logits, torch.tensor(truth)) == 2
+    assert task.per_label is not None
+    assert 0.25 < task.per_label[0] <= 0.3 and 0.7 <= task.per_label[1] <= 0.75
+    assert task.per_label[2] == task.threshold
+    metrics = task.metrics(logits, torch.tensor(truth))
+    assert (
+        metrics["macro_f1"] == 1.0 and metrics["per_label"]["b"]["threshold"] == task.per_label[1]
+    )
+    reloaded = task_from_meta(task.meta())
+    assert isinstance(reloaded, MultiLabelTask) and reloaded.per_label == task.per_label

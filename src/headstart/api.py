@@ -185,8 +185,13 @@ def fit(
 
     if isinstance(task, MultiLabelTask) and config.tune_threshold:
         eval_logits = predict_logits(inputs, "eval", settings.eval_batch_size, precision, device)
-        chosen = task.tune_threshold(eval_logits, label_ids["eval"])
-        console.print(f"decision threshold tuned on the eval split: {chosen:.3f}")
+        own = task.tune_threshold(eval_logits, label_ids["eval"])
+        console.print(
+            f"decision thresholds tuned on the eval split: {task.threshold:.3f} overall; "
+            f"{own} of {len(task.labels)} labels have {task.MIN_POSITIVES}+ eval examples and "
+            f"their own threshold",
+            markup=False,
+        )
     results: dict[str, Any] = {}
     for split in ("eval", "test"):
         if split in encoded:
