@@ -9,7 +9,7 @@ a ``BertPreTrainedModel`` so that ``pipeline("text-classification")`` accepts it
 therefore equal headstart's (the benchmark checks), and the compute per text is the same.
 BERT-family run folders only (the SST-2 benchmark run is minilm, a BERT).
 
-    python benchmarks/_naive_server.py --run RUN --port 8001 [--max-length 256]
+    python benchmarks/_naive_server.py --run RUN --port 8001 [--max-length 256] [--dtype bf16]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 
-def build_pipeline(run: Path, max_length: int):
+def build_pipeline(run: Path, max_length: int, dtype: str = "fp32"):
     from safetensors.torch import load_file
     from transformers import AutoTokenizer, BertModel, BertPreTrainedModel, pipeline
     from transformers.modeling_outputs import SequenceClassifierOutput
@@ -44,6 +44,8 @@ def build_pipeline(run: Path, max_length: int):
     folder = run / "model" if (run / "model").is_dir() else run
     model = MeanPooledBert.from_pretrained(folder).eval()
     model.classifier.load_state_dict(load_file(str(folder / "head.safetensors")))
+    if dtype == "bf16":
+        model = model.to(torch.bfloat16)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, device=-1)
     return lambda texts: pipe(texts, truncation=True, max_length=max_length)
@@ -54,6 +56,7 @@ def main() -> None:
     parser.add_argument("--run", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32")
     args = parser.parse_args()
 
     import uvicorn
@@ -61,7 +64,7 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    predict = build_pipeline(args.run, args.max_length)
+    predict = build_pipeline(args.run, args.max_length, args.dtype)
     app = FastAPI()
 
     @app.get("/health")

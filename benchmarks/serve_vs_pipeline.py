@@ -13,6 +13,8 @@ Servers (each its own process, all started first and kept up, so passes can be i
 - ``headstart serve``: the defaults (``--precision auto``: bf16 on a CPU with AMX or
   AVX512-bf16; ``--max-batch-size 64 --max-wait-ms 5``).
 - ``--also-onnx``: ``headstart serve --backend onnx`` on an int8 export made here.
+- ``--also-naive-bf16``: the naive server with its model in bf16, to compare like with like
+  against ``headstart serve``'s bf16.
 
 Load: SST-2 dev (872 sentences), one text per request (``--texts-per-request`` to change),
 ``--clients`` (16) concurrent keep-alive connections, each sending its next request as soon as
@@ -146,6 +148,7 @@ def main() -> None:
     parser.add_argument("--texts-per-request", type=int, default=1)
     parser.add_argument("--limit", type=int, default=None, help="first N dev sentences")
     parser.add_argument("--also-onnx", action="store_true", help="add serve --backend onnx int8")
+    parser.add_argument("--also-naive-bf16", action="store_true", help="add the naive in bf16")
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results" / "serve.json")
     args = parser.parse_args()
 
@@ -158,9 +161,14 @@ def main() -> None:
     sides: dict[str, list[str]] = {
         "naive pipeline": [sys.executable, str(BENCH_DIR / "_naive_server.py"), "--run",
                            str(args.run), "--max-length", str(max_length), "--port"],
+        "naive pipeline bf16": [sys.executable, str(BENCH_DIR / "_naive_server.py"), "--run",
+                                str(args.run), "--max-length", str(max_length), "--dtype",
+                                "bf16", "--port"],
         "headstart serve fp32": [*serve, "--precision", "fp32", "--port"],
         "headstart serve": [*serve, "--port"],
     }  # fmt: skip
+    if not args.also_naive_bf16:
+        del sides["naive pipeline bf16"]
     if args.also_onnx:
         export = workdir / "onnx-int8"
         subprocess.run([*headstart_command(), "export", str(args.run), "--quantize", "int8",
