@@ -22,7 +22,9 @@ class FitConfig:
     eval_data: str | None = field(default=None, metadata={"help": "evaluation file"})
     test_data: str | None = field(default=None, metadata={"help": "test file"})
     model: str = field(default="minilm", metadata={"help": "hub id, local folder or 'minilm'"})
-    strategy: str = field(default="full", metadata={"help": "full, partial or head"})
+    strategy: str = field(
+        default="full", metadata={"help": "full, partial, head, lora, bitfit or gradual"}
+    )
     freeze_layers: int | None = field(default=None, metadata={"help": "partial: layers to freeze"})
     pooling: str = field(default="mean", metadata={"help": "mean, cls or pooler"})
     task: str | None = field(
@@ -41,6 +43,15 @@ class FitConfig:
     epochs: int | None = None
     lr: float | None = None
     head_lr: float | None = None
+    layer_lr_decay: float | None = None  # full/partial/gradual: lr x F per layer from the top
+    lora_rank: int = 8
+    lora_alpha: float | None = None  # default 2 x rank
+    lora_targets: str | None = None  # comma-separated module names; default found by structure
+    unfreeze_every: str | None = None  # gradual: "1" or "1epochs" (epochs), "40steps"
+    patience: int | None = None  # early stopping: evaluations without improvement
+    class_weights: str | None = None  # "auto": balanced class weights in the loss
+    calibrate: bool = True  # classification: temperature scaling on the eval split
+    train_size: int | None = None  # use a stratified, seeded subset of N training examples
     batch_size: int = 32
     max_length: int = 256
     weight_decay: float = 0.01
@@ -97,6 +108,39 @@ class FitConfig:
             raise ConfigError(f"--freeze-layers must be 0 or more, got {self.freeze_layers}")
         if self.max_length < 8:
             raise ConfigError(f"--max-length must be at least 8, got {self.max_length}")
+        self._check_new_options()
+
+    def _check_new_options(self) -> None:
+        if self.layer_lr_decay is not None:
+            if not 0.0 < self.layer_lr_decay <= 1.0:
+                raise ConfigError(f"--layer-lr-decay must be in (0, 1], got {self.layer_lr_decay}")
+            if self.strategy not in ("full", "partial", "gradual"):
+                raise ConfigError(
+                    "--layer-lr-decay works with --strategy full, partial or gradual, "
+                    f"not {self.strategy}"
+                )
+        for name, value in (
+            ("lora_rank", self.lora_rank),
+            ("lora_alpha", self.lora_alpha),
+            ("patience", self.patience),
+            ("train_size", self.train_size),
+        ):
+            if value is not None and value <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.lora_targets is not None and not lora_target_list(self.lora_targets):
+            raise ConfigError(
+                "--lora-targets: give module names separated by commas, e.g. query,value"
+            )
+        if self.unfreeze_every is not None:
+            parse_unfreeze_every(self.unfreeze_every)
+        if self.class_weights not in (None, "none", "auto"):
+            raise ConfigError(
+                f"unknown --class-weights '{self.class_weights}'; choose auto or none"
+            )
+
+    @property
+    def lora_target_names(self) -> tuple[str, ...] | None:
+        return lora_target_list(self.lora_targets) if self.lora_targets else None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -122,3 +166,28 @@ class FitConfig:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read config ({exc})") from None
+
+
+def lora_target_list(value: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in value.split(",") if t.strip())
+
+
+def parse_unfreeze_every(value: str) -> tuple[float, str]:
+    """``"1"``/``"0.5epochs"`` → (1.0, "epochs"); ``"40steps"`` → (40.0, "steps")."""
+    text = str(value).strip().lower().replace(" ", "")
+    unit = "epochs"
+    for suffix, name in (("steps", "steps"), ("step", "steps"), ("epochs", "epochs"),
+                         ("epoch", "epochs")):  # fmt: skip
+        if text.endswith(suffix):
+            text, unit = text[: -len(suffix)], name
+            break
+    try:
+        amount = float(text)
+    except ValueError:
+        amount = -1.0
+    if amount <= 0 or (unit == "steps" and not amount.is_integer()):
+        raise ConfigError(
+            f"--unfreeze-every: expected a positive number of epochs (1, 0.5epochs) or steps "
+            f"(40steps), got '{value}'"
+        )
+    return amount, unit

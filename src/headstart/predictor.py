@@ -157,9 +157,14 @@ class Predictor:
             rows.append({"text": text, "entities": spans})
         return rows
 
+    def calibrated(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits divided by the temperature fitted on the eval split at training time (if
+        any): the same predicted class, with scores that match how often it is right."""
+        return logits / float(self.meta.get("temperature", 1.0))
+
     def probabilities(self, texts: list[str], pairs: list[str] | None = None) -> torch.Tensor:
         """(N, classes) probabilities in input order (classification)."""
-        return self.logits(texts, pairs).softmax(-1)
+        return self.calibrated(self.logits(texts, pairs)).softmax(-1)
 
     def predict(self, texts: list[str], pairs: list[str] | None = None) -> list[dict[str, Any]]:
         """One row per text, in input order. Classification: ``{"text", "label", "score",
@@ -167,7 +172,7 @@ class Predictor:
         ``"text_pair"``."""
         if self.tokens:
             return self.entities(texts)
-        rows = self.task.rows(self.logits(texts, pairs))
+        rows = self.task.rows(self.calibrated(self.logits(texts, pairs)))
         out = []
         for i, (text, row) in enumerate(zip(texts, rows, strict=True)):
             first = {"text": text} | ({"text_pair": pairs[i]} if pairs is not None else {})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ from headstart.data.batching import Encoded, collate, length_grouped_batches, so
 from headstart.models.classifier import TextClassifier
 from headstart.models.layers import discover
 from headstart.precision import autocast
+from headstart.strategies import set_depth
 from headstart.tasks import Task
 
 
@@ -110,6 +112,13 @@ class TrainSettings:
     device: str
     quiet: bool = False
     eval_batch_size: int = 64
+    patience: int | None = None  # stop after this many evaluations without improvement
+    # gradual unfreezing: frozen depth of each stage, and the steps each stage lasts
+    stages: list[int] | None = None
+    stage_steps: int = 0
+    # replaces task.loss (class weights); called as loss(logits, targets)
+    loss: Callable[[torch.Tensor, Any], torch.Tensor] | None = None
+    on_step: Callable[[int, int], None] | None = None  # (steps done, total steps)
 
 
 @dataclass
@@ -117,6 +126,7 @@ class TrainOutcome:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int = 0
     train_seconds: float = 0.0
+    stopped_early: bool = False
 
 
 def predict_logits(
@@ -184,10 +194,18 @@ def train(
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(total_steps * settings.warmup_ratio), total_steps
     )
+    # every weight that may train: gradual stages change requires_grad as they go
+    optimized = {id(p) for g in optimizer_groups for p in g["params"]}
+    stage = 0
+    if settings.stages:
+        set_depth(model, settings.stages[0])
     trainable = [p for p in model.parameters() if p.requires_grad]
+    loss_fn = settings.loss or task.loss
     outcome = TrainOutcome()
     best_score = -math.inf
     best_state: dict[str, torch.Tensor] = {}
+    since_best = 0
+    step = 0
     y_train = labels["train"]
 
     progress = Progress(
@@ -209,18 +227,27 @@ def train(
             epoch_start = time.perf_counter()
             seen, loss_sum = 0, 0.0
             for idx in length_grouped_batches(lengths, settings.batch_size, settings.seed, epoch):
+                if settings.stages and settings.stage_steps:
+                    due = min(step // settings.stage_steps, len(settings.stages) - 1)
+                    if due != stage:  # unfreeze the next layer down
+                        stage = due
+                        set_depth(model, settings.stages[stage])
+                        trainable = [p for p in model.parameters() if p.requires_grad]
                 with autocast(settings.precision, settings.device):
                     logits = inputs.logits("train", idx)
-                loss = task.loss(logits, y_train[idx].to(settings.device))
+                loss = loss_fn(logits, y_train[idx].to(settings.device))
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+                step += 1
                 seen += len(idx)
                 loss_sum += float(loss.detach()) * len(idx)
                 speed = seen / max(time.perf_counter() - epoch_start, 1e-9)
                 progress.update(bar, advance=1, epoch=epoch, loss=loss_sum / seen, speed=speed)
+                if settings.on_step is not None:
+                    settings.on_step(step, total_steps)
             model.eval()
             logits = predict_logits(
                 inputs, "eval", settings.eval_batch_size, settings.precision, settings.device
@@ -233,16 +260,30 @@ def train(
                 **{k: v for k, v in metrics.items() if isinstance(v, float)},
                 "seconds": round(time.perf_counter() - epoch_start, 2),
             }
+            if settings.stages:
+                record["frozen_layers"] = settings.stages[stage]
             outcome.history.append(record)
             if not settings.quiet:
                 shown = ", ".join(f"{k} {v}" for k, v in record.items() if k != "epoch")
                 console.print(f"epoch {epoch}/{settings.epochs}: {shown}")
             score = float(metrics[task.main_metric])
             if score > best_score:
-                best_score, outcome.best_epoch = score, epoch
+                best_score, outcome.best_epoch, since_best = score, epoch, 0
                 best_state = {
-                    n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad
+                    n: p.detach().clone() for n, p in model.named_parameters() if id(p) in optimized
                 }
+            else:
+                since_best += 1
+            if settings.patience is not None and since_best >= settings.patience:
+                outcome.stopped_early = epoch < settings.epochs
+                if outcome.stopped_early and not settings.quiet:
+                    console.print(
+                        f"early stop: no better eval {task.main_metric} for "
+                        f"{settings.patience} epochs; best epoch {outcome.best_epoch}"
+                    )
+                if settings.on_step is not None:
+                    settings.on_step(total_steps, total_steps)
+                break
     outcome.train_seconds = time.perf_counter() - start
     with torch.no_grad():  # back to the best epoch's weights
         params = dict(model.named_parameters())

@@ -81,6 +81,47 @@ def fit(
     head_lr: Annotated[
         float | None, typer.Option(help="head learning rate (default per strategy)")
     ] = None,
+    layer_lr_decay: Annotated[
+        float | None,
+        typer.Option(
+            help="full, partial, gradual: each layer below the top trains at F x the lr of the "
+            "one above (e.g. 0.8)"
+        ),
+    ] = None,
+    lora_rank: Annotated[int, typer.Option(help="lora: rank of the adapters")] = 8,
+    lora_alpha: Annotated[
+        float | None, typer.Option(help="lora: scaling alpha (default 2 x rank)")
+    ] = None,
+    lora_targets: Annotated[
+        str | None,
+        typer.Option(
+            help="lora: module names to adapt, comma-separated (default: the attention's query "
+            "and value projections, found by structure)"
+        ),
+    ] = None,
+    unfreeze_every: Annotated[
+        str | None,
+        typer.Option(
+            help="gradual: unfreeze the next layer every N epochs ('1', '0.5') or steps "
+            "('40steps'); default 0.5 epochs"
+        ),
+    ] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option(help="stop after N epochs without a better eval score (early stopping)"),
+    ] = None,
+    class_weights: Annotated[
+        str | None,
+        typer.Option(help="auto: weigh the loss of each class by its rarity (imbalanced labels)"),
+    ] = None,
+    calibrate: Annotated[
+        bool,
+        typer.Option(help="classification: fit a softmax temperature on the eval split"),
+    ] = True,
+    train_size: Annotated[
+        int | None,
+        typer.Option(help="train on a stratified, seeded subset of N training examples"),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="training batch size")] = 32,
     max_length: Annotated[int, typer.Option(help="maximum tokens per text")] = 256,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay")] = 0.01,
@@ -124,6 +165,9 @@ def fit(
         tune_threshold=tune_threshold, encoding=encoding, eval_fraction=eval_fraction,
         strict=strict,
         epochs=epochs, lr=lr, head_lr=head_lr, batch_size=batch_size, max_length=max_length,
+        layer_lr_decay=layer_lr_decay, lora_rank=lora_rank, lora_alpha=lora_alpha,
+        lora_targets=lora_targets, unfreeze_every=unfreeze_every, patience=patience,
+        class_weights=class_weights, calibrate=calibrate, train_size=train_size,
         weight_decay=weight_decay, warmup_ratio=warmup_ratio, dropout=dropout,
         attention_dropout=None if attention_dropout < 0 else attention_dropout, seed=seed,
         precision=precision, cache=cache, cache_dir=cache_dir, output=output, overwrite=overwrite,
