@@ -5,9 +5,11 @@ Everything the CLI does is a call here.
 
 from __future__ import annotations
 
+import math
 import random
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,19 +19,22 @@ import torch
 from rich.console import Console
 
 from headstart import caching
-from headstart.config import FitConfig
+from headstart.calibration import calibrate
+from headstart.config import FitConfig, parse_unfreeze_every
 from headstart.data.batching import Encoded, encode
-from headstart.data.labelled import LabelledSplit, Splits, load_splits
+from headstart.data.labelled import LabelledSplit, Splits, load_splits, stratified_split
 from headstart.data.tagged import looks_tagged
 from headstart.data.windows import encode_words
+from headstart.errors import ConfigError
 from headstart.evaluation import headline
+from headstart.imbalance import weighted_loss
 from headstart.modelcard import write_model_card
 from headstart.models.classifier import TextClassifier
 from headstart.models.source import load_encoder, load_tokenizer, resolve
 from headstart.precision import pick_device, resolve_precision
 from headstart.report import run_report
 from headstart.runfolder import StagedRun, check_target, default_run_dir, write_json
-from headstart.strategies import count_parameters, get_strategy
+from headstart.strategies import StrategyOptions, count_parameters, get_strategy
 from headstart.tasks import ClassificationTask, MultiLabelTask, RegressionTask, Task, TokenTask
 from headstart.training import (
     FeatureInputs,
@@ -46,6 +51,16 @@ from headstart.training import (
 @dataclass
 class FitResult:
     run_dir: Path
+    metrics: dict[str, Any]
+
+
+@dataclass
+class Trained:
+    """A trained model in memory, before any run folder: what ``compare`` keeps of a run."""
+
+    model: TextClassifier
+    tokenizer: Any
+    meta: dict[str, Any]
     metrics: dict[str, Any]
 
 
@@ -77,12 +92,29 @@ def fit(
     """
     config = config or FitConfig(**options)
     console = console or Console(stderr=True, quiet=config.quiet, soft_wrap=True)
-    quiet_transformers()
-    strategy = get_strategy(config.strategy)
     run_dir = (
         Path(config.output) if config.output else default_run_dir(config.data, config.strategy)
     )
     check_target(run_dir, config.overwrite)  # fail before any work
+    trained = train_model(config, console)
+    metrics = trained.metrics
+    _write_run(run_dir, config, trained.model, trained.tokenizer, trained.meta, metrics)
+    final = "test" if "test" in metrics else "eval"
+    console.print(
+        f"[bold green]done[/] in {metrics['train_seconds']:.1f} s: {final} "
+        f"{headline(metrics[final], metrics['task'])} → {run_dir}"
+    )
+    return FitResult(run_dir, metrics)
+
+
+def train_model(
+    config: FitConfig,
+    console: Console,
+    on_step: Callable[[int, int], None] | None = None,
+) -> Trained:
+    """Everything ``fit`` does except writing the run folder."""
+    quiet_transformers()
+    strategy = get_strategy(config.strategy)
     device = pick_device()
     # a bad --precision fails before any work; caches are inference, where bf16 always pays
     cache_precision = resolve_precision(config.precision, device)
@@ -93,21 +125,7 @@ def fit(
     words = config.task == "tokens" or (config.task is None and looks_tagged(config.data))
     tokenizer = load_tokenizer(source, config.trust_remote_code, words=words)
 
-    splits = load_splits(
-        config.data,
-        config.eval_data,
-        config.test_data,
-        text_column=config.text_column,
-        label_column=config.label_column,
-        encoding=config.encoding,
-        eval_fraction=config.eval_fraction,
-        strict=config.strict,
-        seed=config.seed,
-        pair_column=config.text_pair_column,
-        task=config.task,
-        label_separator=config.label_separator,
-        tag_column=config.tag_column,
-    )
+    splits = read_splits(config)
     for split in (splits.train, splits.eval, splits.test):
         if split is not None and split.skipped:
             console.print(
@@ -142,12 +160,20 @@ def fit(
     lr = config.lr if config.lr is not None else strategy.lr
     head_lr = config.head_lr if config.head_lr is not None else strategy.head_lr
     epochs = config.epochs if config.epochs is not None else strategy.epochs
-    plan = strategy.apply(model, config.freeze_layers, lr, head_lr)
+    strategy_options = StrategyOptions(
+        layer_lr_decay=config.layer_lr_decay,
+        lora_rank=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_targets=config.lora_target_names,
+    )
+    plan = strategy.apply(model, config.freeze_layers, lr, head_lr, strategy_options)
     trainable, total = count_parameters(model)
     console.print(
         f"model: {config.model} ({type(encoder).__name__}, {plan.num_layers} layers); strategy "
         f"{strategy.name}: trainable params {trainable:,} of {total:,} ({trainable / total:.2%})"
     )
+    for note in plan.notes:
+        console.print(note, markup=False)
 
     encoded, label_ids = _encode_splits(splits, task, tokenizer, config.max_length)
     if isinstance(task, TokenTask):
@@ -179,9 +205,25 @@ def fit(
         precision=precision,
         device=device,
         quiet=config.quiet,
+        patience=config.patience,
+        on_step=on_step,
     )
+    extra: dict[str, Any] = {}
+    if plan.stages:
+        settings.stages = plan.stages
+        settings.stage_steps = _stage_steps(config, len(encoded["train"]), plan.num_layers)
+        extra["unfreeze_every_steps"] = settings.stage_steps
+        console.print(
+            f"gradual: head only first, then one more layer every {settings.stage_steps} steps",
+            markup=False,
+        )
+    if config.class_weights == "auto":
+        settings.loss, weights = weighted_loss(task, label_ids["train"])
+        extra["class_weights"] = [round(w, 4) for w in weights]
     outcome = train(model, inputs, label_ids, plan.optimizer_groups, settings, task, console)
     train_seconds = outcome.train_seconds + cache_seconds
+    if plan.finish is not None:
+        plan.finish(model)  # lora: adapters merged; evaluation below uses the merged model
 
     if isinstance(task, MultiLabelTask) and config.tune_threshold:
         eval_logits = predict_logits(inputs, "eval", settings.eval_batch_size, precision, device)
@@ -193,10 +235,25 @@ def fit(
             markup=False,
         )
     results: dict[str, Any] = {}
+    final_logits: dict[str, torch.Tensor] = {}
     for split in ("eval", "test"):
         if split in encoded:
             logits = predict_logits(inputs, split, settings.eval_batch_size, precision, device)
             results[split] = task.metrics(logits, label_ids[split])
+            final_logits[split] = logits
+    if config.calibrate and isinstance(task, ClassificationTask):
+        test = ("test", label_ids.get("test"))
+        extra["calibration"] = calibrate(
+            final_logits["eval"],
+            label_ids["eval"],
+            (final_logits["test"], test[1]) if "test" in final_logits else None,
+        )
+        c = extra["calibration"]
+        console.print(
+            f"calibration: temperature {c['temperature']:.3f}, eval ECE "
+            f"{c['eval_ece_before']:.4f} → {c['eval_ece_after']:.4f}",
+            markup=False,
+        )
 
     metrics: dict[str, Any] = {
         **results,
@@ -211,7 +268,17 @@ def fit(
         "train_seconds": round(train_seconds, 2),
         "cache_seconds": round(cache_seconds, 2),
         "epochs": epochs,
+        "epochs_run": len(outcome.history),
         "best_epoch": outcome.best_epoch,
+        "stopped_early": outcome.stopped_early,
+        "patience": config.patience,
+        "layer_lr_decay": config.layer_lr_decay,
+        **(
+            {"lora": {"rank": config.lora_rank, "alpha": config.lora_alpha or 2 * config.lora_rank}}
+            if strategy.name == "lora"
+            else {}
+        ),
+        **extra,
         "lr": lr,
         "head_lr": head_lr,
         "precision": precision,
@@ -230,13 +297,55 @@ def fit(
         "max_length": config.max_length,
         "pairs": splits.train.pairs is not None,
     }
-    _write_run(run_dir, config, model, tokenizer, meta, metrics)
-    final = "test" if "test" in results else "eval"
-    console.print(
-        f"[bold green]done[/] in {train_seconds:.1f} s: {final} "
-        f"{headline(results[final], task.name)} → {run_dir}"
+    if "calibration" in extra:  # the predictor divides logits by it: calibrated scores
+        meta["temperature"] = extra["calibration"]["temperature"]
+    return Trained(model, tokenizer, meta, metrics)
+
+
+def read_splits(config: FitConfig) -> Splits:
+    """The labelled splits ``config`` names, with ``--train-size`` applied."""
+    splits = load_splits(
+        config.data,
+        config.eval_data,
+        config.test_data,
+        text_column=config.text_column,
+        label_column=config.label_column,
+        encoding=config.encoding,
+        eval_fraction=config.eval_fraction,
+        strict=config.strict,
+        seed=config.seed,
+        pair_column=config.text_pair_column,
+        task=config.task,
+        label_separator=config.label_separator,
+        tag_column=config.tag_column,
     )
-    return FitResult(run_dir, metrics)
+    if config.train_size is not None:
+        subsample_train(splits, config.train_size, config.seed)
+    return splits
+
+
+def subsample_train(splits: Splits, size: int, seed: int) -> None:
+    """Keep a stratified, seeded ``size`` of the training examples (learning curves)."""
+    n = len(splits.train)
+    if size >= n:
+        return
+    if size < len(splits.labels.names):
+        raise ConfigError(
+            f"--train-size {size} is smaller than the number of classes "
+            f"({len(splits.labels.names)})"
+        )
+    stratify = splits.task == "classification"
+    _, subset = stratified_split(splits.train, size / n, seed, stratify=stratify)
+    subset.name, subset.skipped = "train", splits.train.skipped
+    splits.train = subset
+
+
+def _stage_steps(config: FitConfig, train_rows: int, num_layers: int) -> int:
+    """Steps per gradual stage from --unfreeze-every (default: every half epoch)."""
+    amount, unit = parse_unfreeze_every(config.unfreeze_every or "0.5epochs")
+    if unit == "steps":
+        return int(amount)
+    return max(1, round(amount * math.ceil(train_rows / config.batch_size)))
 
 
 def splits_by_name(splits: Splits) -> dict[str, LabelledSplit]:

@@ -6,6 +6,7 @@ import os
 
 import typer
 
+from headstart.cli.compare import compare
 from headstart.cli.evaluate import evaluate
 from headstart.cli.export import export
 from headstart.cli.fit import fit
@@ -26,6 +27,7 @@ app.command()(evaluate)
 app.command()(models)
 app.command()(serve)
 app.command()(export)
+app.command()(compare)
 
 
 def run() -> None:
