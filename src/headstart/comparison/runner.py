@@ -265,7 +265,12 @@ def run_grid(spec: CompareSpec, train_rows: int, console: Console) -> list[dict[
 
     context = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else None)
     if hasattr(context, "set_forkserver_preload"):
-        context.set_forkserver_preload(["headstart.api", "headstart.baselines"])
+        from headstart.comparison.preload import MODEL_ENV
+        from headstart.models.source import resolve
+
+        # the server starts with the first job and inherits this: it warms up this model's code
+        os.environ[MODEL_ENV] = resolve(spec.model).location
+        context.set_forkserver_preload(["headstart.comparison.preload"])
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -356,11 +361,13 @@ def _machine() -> str:
 def compare(spec: CompareSpec, console: Console) -> dict[str, Any]:
     """Run the grid (or what is left of it), write ``comparison.json`` and the reports."""
     from headstart.api import quiet_transformers, read_splits
+    from headstart.comparison.plots import _pyplot
     from headstart.comparison.report import write_reports
     from headstart.comparison.summary import aggregate
 
     started = time.perf_counter()
     check_spec(spec)
+    _pyplot()  # no matplotlib: say so before hours of training, not after
     quiet_transformers()
     first = spec.fit_config(Job(spec.candidates[0], spec.first_seed, None))
     splits = read_splits(first)  # bad data fails here, before any training
