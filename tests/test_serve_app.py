@@ -75,6 +75,26 @@ def test_batcher_keeps_the_event_loop_free() -> None:
     assert seconds >= 0.35 and ticks >= 10  # the loop kept running while the model worked
 
 
+def test_batcher_drain_runs_what_is_queued_without_waiting() -> None:
+    model = Echo()
+
+    async def main() -> tuple[list[list[dict[str, Any]]], float]:
+        batcher = MicroBatcher(model.predict, max_batch_size=64, max_wait_ms=60_000)
+        await batcher.start()
+        jobs = [asyncio.ensure_future(batcher.submit([f"t{i}"])) for i in range(3)]
+        await asyncio.sleep(0.05)  # all queued, the batcher waiting for more
+        started = time.perf_counter()
+        batcher.drain()
+        out = await asyncio.gather(*jobs)
+        waited = time.perf_counter() - started
+        await batcher.stop()
+        return out, waited
+
+    results, waited = asyncio.run(main())
+    assert [rows[0]["text"] for rows in results] == ["t0", "t1", "t2"]
+    assert waited < 5 and model.calls == [3]
+
+
 def test_batcher_failure_fails_only_that_batch() -> None:
     calls = []
 

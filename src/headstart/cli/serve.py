@@ -60,6 +60,7 @@ def serve(
         import uvicorn
 
         from headstart.serving.app import ServeSettings, create_app
+        from headstart.serving.server import GracefulServer
     except ImportError as exc:
         raise HeadstartError(
             f"serving needs the 'serve' extra ({exc.name} is missing): "
@@ -88,7 +89,7 @@ def serve(
         timeout_graceful_shutdown=graceful_timeout,
         access_log=log_level in ("debug", "trace"),
     )
-    server = uvicorn.Server(config)
+    server = GracefulServer(config, app.state.batcher)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     err_console.print(

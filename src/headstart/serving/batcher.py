@@ -61,13 +61,27 @@ class MicroBatcher:
         self.max_batch_size = max_batch_size
         self.max_wait = max(0.0, max_wait_ms) / 1000
         self.stats = BatchStats()
-        self._queue: asyncio.Queue[tuple[_Job, int]] = asyncio.Queue()
+        # None is a wake-up call (see drain), not an item
+        self._queue: asyncio.Queue[tuple[_Job, int] | None] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headstart-model")
         self._task: asyncio.Task[None] | None = None
         self.pending_requests = 0  # accepted and not yet answered
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="headstart-batcher")
+
+    def drain(self) -> None:
+        """Shutting down: stop waiting for more requests to batch with; run what is queued now.
+        Safe to call from a signal handler or another thread."""
+
+        def now() -> None:
+            self.max_wait = 0.0
+            self._queue.put_nowait(None)  # wakes a collector waiting for a next request
+
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(now)
 
     async def stop(self) -> None:
         """Answer everything already queued, then stop."""
@@ -92,19 +106,29 @@ class MicroBatcher:
             self.pending_requests -= 1
 
     async def _collect(self) -> list[tuple[_Job, int]]:
-        items = [await self._queue.get()]
+        """Texts for the next model call; the queue's task_done is called for each taken."""
+        first = await self._queue.get()
+        while first is None:  # a wake-up call with nothing queued
+            self._queue.task_done()
+            first = await self._queue.get()
+        items = [first]
         deadline = time.monotonic() + self.max_wait
         while len(items) < self.max_batch_size:
-            if not self._queue.empty():
-                items.append(self._queue.get_nowait())
+            if self._queue.empty():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), left)
+                except TimeoutError:
+                    break
+            else:
+                item = self._queue.get_nowait()
+            if item is None:  # drain: no more waiting
+                self._queue.task_done()
+                deadline = 0.0
                 continue
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                items.append(await asyncio.wait_for(self._queue.get(), left))
-            except TimeoutError:
-                break
+            items.append(item)
         return items
 
     async def _run(self) -> None:
