@@ -14,9 +14,9 @@ from headstart.calibration import calibrate, expected_calibration_error, fit_tem
 from headstart.config import FitConfig, parse_unfreeze_every
 from headstart.errors import ConfigError
 from headstart.imbalance import balanced_weights
-from headstart.lora import find_targets, merge_adapters
+from headstart.lora import attention_targets, find_targets, merge_adapters
 from headstart.models.classifier import TextClassifier
-from headstart.models.layers import parameter_groups
+from headstart.models.layers import discover, parameter_groups
 from headstart.strategies import STRATEGIES, StrategyOptions, count_parameters
 from tests.test_fit import read_split, write_csv
 from tests.tiny_models import FAMILIES, LAYERS, save_tiny, tiny_encoder
@@ -43,12 +43,17 @@ EXPECTED_TARGETS = {
 @pytest.mark.parametrize("family", FAMILIES)
 def test_lora_targets_are_found_by_structure_and_counted(family: str) -> None:
     model = build(family)
-    assert find_targets(model.encoder) == EXPECTED_TARGETS[family]
+    assert attention_targets(model.encoder) == EXPECTED_TARGETS[family]
+    layers = discover(model.encoder).layers
+    linear = [m for m in layers.modules() if isinstance(m, torch.nn.Linear)]
+    assert set(find_targets(model.encoder)) == {
+        n.rsplit(".", 1)[-1] for n, m in layers.named_modules() if isinstance(m, torch.nn.Linear)
+    }
     _, total_before = count_parameters(model)
     plan = STRATEGIES["lora"].apply(model, None, 1e-3, 1e-3, StrategyOptions(lora_rank=4))
     trainable, total = count_parameters(model)
-    # two adapted projections per layer, each A (r x hidden) + B (hidden x r)
-    assert trainable == LAYERS * 2 * (4 * HIDDEN + HIDDEN * 4) + HEAD
+    # by default every linear layer of every block: A (r x in) + B (out x r) each
+    assert trainable == sum(4 * (m.in_features + m.out_features) for m in linear) + HEAD
     assert total == total_before + trainable - HEAD
     assert {id(p) for g in plan.optimizer_groups for p in g["params"]} == {
         id(p) for p in model.parameters() if p.requires_grad
@@ -56,6 +61,13 @@ def test_lora_targets_are_found_by_structure_and_counted(family: str) -> None:
     merge_adapters(model)
     assert count_parameters(model)[1] == total_before  # merged: the original shapes again
     assert "lora" not in " ".join(n for n, _ in model.named_parameters())
+    # only query and value: two square projections per layer
+    model = build(family)
+    targets = tuple(EXPECTED_TARGETS[family])
+    STRATEGIES["lora"].apply(
+        model, None, 1e-3, 1e-3, StrategyOptions(lora_rank=4, lora_targets=targets)
+    )
+    assert count_parameters(model)[0] == LAYERS * 2 * 4 * (HIDDEN + HIDDEN) + HEAD
 
 
 def test_lora_targets_option_and_a_wrong_name() -> None:
@@ -173,7 +185,8 @@ def _fit(tiny: dict[str, str], out, **options):
 
 
 def test_lora_saves_merged_weights_that_reload_without_peft(tiny, tmp_path) -> None:
-    result = _fit(tiny, tmp_path / "lora", strategy="lora", lr=5e-3, lora_rank=4)
+    result = _fit(tiny, tmp_path / "lora", strategy="lora", lr=5e-3, lora_rank=4,
+                  lora_targets="query,value")  # fmt: skip
     m = result.metrics
     assert m["lora"] == {"rank": 4, "alpha": 8}
     assert m["trainable_params"] == LAYERS * 2 * (4 * HIDDEN + HIDDEN * 4) + 2 * HIDDEN + 2

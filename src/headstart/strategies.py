@@ -26,7 +26,7 @@ class StrategyOptions:
     layer_lr_decay: float | None = None  # full, partial, gradual: lr x F per layer down
     lora_rank: int = 8
     lora_alpha: float | None = None  # default: 2 x rank
-    lora_targets: tuple[str, ...] | None = None  # default: found by structure (query, value)
+    lora_targets: tuple[str, ...] | None = None  # default: every linear layer in the blocks
     lora_dropout: float = 0.05
 
 
@@ -209,7 +209,7 @@ def apply_lora(
     head_lr: float,
     options: StrategyOptions = StrategyOptions(),
 ) -> Plan:
-    """LoRA (Hu et al., 2021) through peft: low-rank adapters on the attention projections,
+    """LoRA (Hu et al., 2021) through peft: low-rank adapters on the blocks' linear layers,
     the head in full. The adapters are merged into the weights when training ends."""
     from headstart.lora import add_adapters, merge_adapters
 
@@ -251,10 +251,10 @@ STRATEGIES: dict[str, Strategy] = {
         # both want ~10x the learning rate of full fine-tuning.
         Strategy(
             "lora",
-            "low-rank adapters on the attention (peft), merged on save; the head in full",
+            "low-rank adapters on the blocks' linear layers (peft), merged on save; head in full",
+            2e-3,
             1e-3,
-            1e-3,
-            4,
+            3,
             apply_lora,
         ),
         Strategy(
