@@ -99,7 +99,10 @@ class CompareSpec:
 
     def fingerprint(self, job: Job) -> str:
         """What a stored result must match to be reused (the settings, not the output path)."""
-        settings = self.fit_config(job).to_dict() | {"candidate": job.candidate}
+        config = self.fit_config(job)
+        strategy = STRATEGIES[config.strategy]  # its defaults too: they may change between runs
+        defaults = {"lr": strategy.lr, "head_lr": strategy.head_lr, "epochs": strategy.epochs}
+        settings = config.to_dict() | {"candidate": job.candidate, "defaults": defaults}
         settings.pop("quiet", None)
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
