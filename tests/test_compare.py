@@ -47,11 +47,8 @@ def test_comparison_json_has_every_strategy_over_seeds(compared: dict[str, Any])
         assert 0 <= e["mean"] <= 1 and e["std"] >= 0
         assert e["trainable_params"] > 0 and e["train_seconds"] >= 0 and e["peak_memory_mb"] > 0
     assert c["strategies"]["tfidf"]["std"] == 0  # deterministic
-    assert (
-        c["strategies"]["scratch"]["trainable_params"]
-        > c["strategies"]["lora"]["trainable_params"]
-        > c["strategies"]["head"]["trainable_params"]
-    )
+    params = {n: e["trainable_params"] for n, e in c["strategies"].items()}
+    assert params["scratch"] > params["tfidf"] > params["head"] == 2 * 32 + 2
     curve = c["learning_curve"]
     assert curve["sizes"] == [20, 40] and set(curve["series"]) == {"head", "scratch"}
     assert all(len(s["per_seed"][0]) == 2 for s in curve["series"].values())
