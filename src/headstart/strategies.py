@@ -248,17 +248,19 @@ STRATEGIES: dict[str, Strategy] = {
             "head", "freeze the whole encoder, train only the head", 0.0, 5e-3, 30, apply_head
         ),
         # Adapters and biases are few, start near zero and move slowly at full-tuning rates:
-        # both want ~10x the learning rate of full fine-tuning.
+        # both want 20-30x the learning rate of full fine-tuning. On Financial PhraseBank, LoRA
+        # at 2e-3 was at 0.916 / 0.934 eval accuracy after epochs 1 / 2 (at 1e-3 on query and
+        # value only: 0.854 / 0.907), still rising: 4 epochs.
         Strategy(
             "lora",
             "low-rank adapters on the blocks' linear layers (peft), merged on save; head in full",
             2e-3,
             1e-3,
-            3,
+            4,
             apply_lora,
         ),
         Strategy(
-            "bitfit", "train only the encoder's biases and the head", 2e-3, 1e-3, 4, apply_bitfit
+            "bitfit", "train only the encoder's biases and the head", 3e-3, 1e-3, 3, apply_bitfit
         ),
         Strategy(
             "gradual",
