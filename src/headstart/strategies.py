@@ -249,14 +249,14 @@ STRATEGIES: dict[str, Strategy] = {
         ),
         # Adapters and biases are few, start near zero and move slowly at full-tuning rates:
         # both want 20-30x the learning rate of full fine-tuning. On Financial PhraseBank, LoRA
-        # at 2e-3 was at 0.916 / 0.934 eval accuracy after epochs 1 / 2 (at 1e-3 on query and
-        # value only: 0.854 / 0.907), still rising: 4 epochs.
+        # at 2e-3 reached 0.978 test accuracy in 3 epochs, as full does (at 1e-3 on query and
+        # value only it was at 0.907 eval accuracy after 2 epochs).
         Strategy(
             "lora",
             "low-rank adapters on the blocks' linear layers (peft), merged on save; head in full",
             2e-3,
             1e-3,
-            4,
+            3,
             apply_lora,
         ),
         Strategy(
