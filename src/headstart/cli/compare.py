@@ -113,4 +113,8 @@ def compare(
             f"peak {e['peak_memory_mb']:,.0f} MB",
             markup=False,
         )
-    out_console.print(f"report: {Path(output) / 'report.html'}", markup=False)
+    out_console.print(
+        f"{result['jobs']} jobs, {result['wall_seconds'] / 60:.1f} min; report: "
+        f"{Path(output) / 'report.html'}",
+        markup=False,
+    )
