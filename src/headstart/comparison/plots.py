@@ -91,7 +91,7 @@ def quality_vs_cost(c: dict[str, Any], cost: str) -> bytes:
     what = "parameters" if cost == "params" else "training time"
     ax.set_title(f"Quality against {what} (ringed: nothing else is better and cheaper)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     return _png(fig)
 
 

@@ -21,6 +21,9 @@ def table_rows(c: dict[str, Any]) -> list[list[str]]:
         e = s[name]
         ece = f"{e['ece_before']:.3f} → {e['ece_after']:.3f}" if "ece_before" in e else "–"
         front = " ★" if name in c["pareto"]["params"] or name in c["pareto"]["time"] else ""
+        share = f"{e['trainable_share']:.2%}" if e["trainable_share"] >= 1e-4 else "<0.01%"
+        if name == "tfidf":  # no pretrained encoder: a share of what?
+            share = "–"
         rows.append(
             [
                 name + front,
@@ -28,7 +31,7 @@ def table_rows(c: dict[str, Any]) -> list[list[str]]:
                 f"{e['std']:.4f}",
                 " ".join(f"{v:.3f}" for v in e["per_seed"].values()),
                 f"{e['trainable_params']:,}",
-                f"{e['trainable_share']:.2%}" if e["trainable_share"] >= 1e-4 else "<0.01%",
+                share,
                 f"{e['train_seconds']:.1f}",
                 f"{e['peak_memory_mb']:,.0f}",
                 ece,
@@ -43,8 +46,16 @@ def _header(c: dict[str, Any]) -> list[str]:
         f"data `{c['data']}`"
         + (f", eval `{c['eval_data']}`" if c.get("eval_data") else "")
         + (f", test `{c['test_data']}`" if c.get("test_data") else ""),
-        f"model `{c['model']}`; {c['examples']}; seeds {seeds}; metric: {c['split']} {c['metric']}",
-        f"whole comparison: {c['wall_seconds'] / 60:.1f} min on {c['machine']}",
+        f"model `{c['model']}`; "
+        + " / ".join(f"{n:,} {split}" for split, n in c["examples"].items())
+        + f" examples; seeds {seeds}; metric: {c['split']} {c['metric']}",
+        f"{c['jobs']} jobs, {c['job_seconds'] / 60:.1f} min of job time on {c['machine']}"
+        + (
+            f" ({c['reused']} reused from an earlier run; this run: "
+            f"{c['wall_seconds'] / 60:.1f} min)"
+            if c.get("reused")
+            else f"; the whole comparison took {c['wall_seconds'] / 60:.1f} min"
+        ),
     ]
 
 

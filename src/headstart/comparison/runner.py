@@ -391,6 +391,10 @@ def compare(spec: CompareSpec, console: Console) -> dict[str, Any]:
         + f" = {len(jobs)} jobs; {examples}",
         markup=False,
     )
+    done_before = sum(
+        load_result(spec.output / "jobs" / f"{j.key}.json", spec.fingerprint(j)) is not None
+        for j in jobs
+    )
     results = run_grid(spec, examples["train"], console)
     info = {
         "data": spec.data,
@@ -405,6 +409,7 @@ def compare(spec: CompareSpec, console: Console) -> dict[str, Any]:
         "options": spec.options,
         "machine": _machine(),
         "jobs": len(jobs),
+        "reused": done_before,
         "job_seconds": round(sum(r["wall_seconds"] for r in results), 1),
         "wall_seconds": round(time.perf_counter() - started, 1),
     }

@@ -149,10 +149,11 @@ def reading(c: dict[str, Any]) -> list[str]:
     if len(ranked) > 1:
         second = ranked[1]
         gap = b["mean"] - s[second]["mean"]
-        noise = max(b["std"], s[second]["std"])
+        # the spread of a difference between two single runs
+        noise = (b["std"] ** 2 + s[second]["std"] ** 2) ** 0.5
         verdict = (
             "within the seed-to-seed spread, so treat them as tied"
-            if gap <= noise
+            if gap <= noise + 1e-9
             else "larger than the seed-to-seed spread"
         )
         lines.append(
@@ -194,7 +195,24 @@ def reading(c: dict[str, Any]) -> list[str]:
     if "tfidf" in s and best != "tfidf":
         lines.append(
             f"The bag-of-words baseline (tfidf) reaches {s['tfidf']['mean']:.4f}, "
-            f"{b['mean'] - s['tfidf']['mean']:+.4f} below the best."
+            f"{b['mean'] - s['tfidf']['mean']:.4f} below the best."
+        )
+    calibrated = [e for e in s.values() if "ece_before" in e]
+    if calibrated:
+        before = statistics.fmean(e["ece_before"] for e in calibrated)
+        after = statistics.fmean(e["ece_after"] for e in calibrated)
+        where = "test" if c["split"] == "test" else "eval (where it was fitted)"
+        effect = (
+            "it helps"
+            if after < before - 0.005
+            else "it does not help here: the models were already well calibrated, or the "
+            "eval split is too small to fit the temperature well"
+            if after > before + 0.005
+            else "it changes little"
+        )
+        lines.append(
+            f"Calibration: temperature scaling on the eval split moves the mean {where} "
+            f"ECE from {before:.3f} to {after:.3f}; {effect}."
         )
     curve = c.get("learning_curve")
     if curve:
