@@ -209,6 +209,10 @@ class PrefixStates:
         if getattr(self, "_fd", None) is not None:
             os.close(self._fd)  # type: ignore[arg-type]
 
+    @property
+    def lengths(self) -> list[int]:
+        return np.diff(self.offsets).tolist()
+
     def row(self, i: int) -> np.ndarray:
         start, stop = int(self.offsets[i]), int(self.offsets[i + 1])
         if self.flat is not None:

@@ -13,11 +13,11 @@ from typing import Any
 
 import torch
 
-from headstart.data.batching import Encoded, collate, sorted_batches
+from headstart.data.batching import Encoded, collate
 from headstart.errors import HeadstartError, ModelError
 from headstart.predictor import Predictor
 from headstart.tasks import task_from_meta
-from headstart.training import stack_padded
+from headstart.training import in_input_order
 
 ONNX_FILE = "model.onnx"
 META_FILE = "headstart.json"
@@ -105,11 +105,10 @@ class OnnxPredictor(Predictor):
     def _run(self, encoded: Encoded) -> torch.Tensor:
         """Graph outputs of encoded rows in input order, as the torch predictor's ``_run``:
         (N, outputs), or (N, longest, outputs) zero-padded for a token model."""
-        rows: list[torch.Tensor] = [torch.empty(0)] * len(encoded)
-        for idx in sorted_batches(encoded.lengths, self.batch_size):
+
+        def run(idx: list[int]) -> torch.Tensor:
             batch = collate(encoded, idx)
             feed = {name: batch[name].numpy() for name in self.input_names}
-            out = torch.from_numpy(self.session.run(None, feed)[0])
-            for r, i in enumerate(idx):
-                rows[i] = out[r]
-        return stack_padded(rows)
+            return torch.from_numpy(self.session.run(None, feed)[0])
+
+        return in_input_order(encoded.lengths, self.batch_size, run)

@@ -8,14 +8,14 @@ from typing import Any
 
 import torch
 
-from headstart.data.batching import Encoded, collate, encode, sorted_batches
+from headstart.data.batching import Encoded, collate, encode
 from headstart.data.tagged import bio_entities, to_bio
 from headstart.data.windows import encode_words
 from headstart.errors import DataError, ModelError
 from headstart.models.classifier import TextClassifier
 from headstart.precision import autocast, pick_device, resolve_precision
 from headstart.tasks import MultiLabelTask, RegressionTask, TokenTask, task_from_meta
-from headstart.training import stack_padded
+from headstart.training import in_input_order
 
 
 class Predictor:
@@ -88,14 +88,13 @@ class Predictor:
     def _run(self, encoded: Encoded) -> torch.Tensor:
         """Head outputs of encoded rows in input order: (N, outputs), or (N, longest, outputs)
         zero-padded for a token model."""
-        rows: list[torch.Tensor] = [torch.empty(0)] * len(encoded)
+
+        def run(idx: list[int]) -> torch.Tensor:
+            batch = {k: v.to(self.device) for k, v in collate(encoded, idx).items()}
+            return self.model(**batch).float().cpu()
+
         with torch.inference_mode(), autocast(self.precision, self.device):
-            for idx in sorted_batches(encoded.lengths, self.batch_size):
-                batch = {k: v.to(self.device) for k, v in collate(encoded, idx).items()}
-                out = self.model(**batch).float().cpu()
-                for r, i in enumerate(idx):
-                    rows[i] = out[r]
-        return stack_padded(rows)
+            return in_input_order(encoded.lengths, self.batch_size, run)
 
     # -- token classification ---------------------------------------------------------------
     @property

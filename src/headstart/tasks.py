@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from headstart.data.labelled import LabelSpace
+from headstart.data.tagged import entity_scheme
 from headstart.evaluation import (
     classification_metrics,
     multilabel_metrics,
@@ -220,7 +221,7 @@ class TokenTask:
 
     @property
     def entities(self) -> bool:
-        return all(t == "O" or t[:2] in ("B-", "I-") for t in self.labels)
+        return entity_scheme([self.labels])
 
     @property
     def main_metric(self) -> str:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -62,7 +61,7 @@ class PrefixInputs:
         self.parts = discover(self.model.encoder)
 
     def lengths(self, split: str) -> list[int]:
-        return np.diff(self.states[split].offsets).tolist()
+        return self.states[split].lengths
 
     def logits(self, split: str, idx: list[int]) -> torch.Tensor:
         hidden, mask = self.states[split].batch(idx)
@@ -94,7 +93,7 @@ class TokenFeatureInputs:
     device: str
 
     def lengths(self, split: str) -> list[int]:
-        return np.diff(self.states[split].offsets).tolist()
+        return self.states[split].lengths
 
     def logits(self, split: str, idx: list[int]) -> torch.Tensor:
         hidden, _ = self.states[split].batch(idx)
@@ -134,13 +133,23 @@ def predict_logits(
 ) -> torch.Tensor:
     """Logits for a whole split in input order; batches sorted by length. Per-token logits
     (token classification) are zero-padded to the split's longest row."""
-    rows: list[torch.Tensor | None] = [None] * len(inputs.lengths(split))
     with torch.inference_mode(), autocast(precision, device):
-        for idx in sorted_batches(inputs.lengths(split), batch_size):
-            out = inputs.logits(split, idx).float().cpu()
-            for r, i in enumerate(idx):
-                rows[i] = out[r]
-    return stack_padded(rows)  # type: ignore[arg-type]
+        return in_input_order(
+            inputs.lengths(split), batch_size, lambda idx: inputs.logits(split, idx).float().cpu()
+        )
+
+
+def in_input_order(
+    lengths: list[int], batch_size: int, run: Callable[[list[int]], torch.Tensor]
+) -> torch.Tensor:
+    """``run`` on batches sorted by length (no wasted padding), its rows put back in input
+    order; per-token rows are zero-padded to the longest."""
+    rows: list[torch.Tensor] = [torch.empty(0)] * len(lengths)
+    for idx in sorted_batches(lengths, batch_size):
+        out = run(idx)
+        for r, i in enumerate(idx):
+            rows[i] = out[r]
+    return stack_padded(rows)
 
 
 def stack_padded(rows: list[torch.Tensor]) -> torch.Tensor:

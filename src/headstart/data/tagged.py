@@ -14,7 +14,6 @@ in which every entity starts with ``B-``; BIO input passes through unchanged.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from headstart.data.readers import FORMATS, Table, decode_file, read_table, split_lines
 from headstart.errors import DataError
@@ -148,7 +147,7 @@ def read_tagged_table(
                 )
         if not words:
             continue  # an empty sentence has nothing to tag
-        sentences.append([w for w in words])
+        sentences.append(words)
         tags.append([str(t) for t in labels] if isinstance(labels, list) else [])
         where.append(at)
     return sentences, tags, where
@@ -210,7 +209,3 @@ def bio_entities(tags: list[str]) -> list[tuple[str, int, int]]:
         if tag != "O" and not inside:
             kind, start = tag[2:], i
     return entities
-
-
-def describe_tags(values: list[Any]) -> str:
-    return ", ".join(sorted({str(v) for v in values})[:12])
