@@ -1,0 +1,329 @@
+"""``adapt`` and ``pretrain`` as library calls: corpus → held-out split → packed chunks →
+held-out loss before → masked-LM training → held-out loss after → a save_pretrained folder.
+
+The output folder (model, tokenizer, ``metrics.json``, ``pretraining.json``) is written
+atomically and loads as ``--model DIR`` in every other command.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from headstart.errors import ConfigError
+from headstart.precision import pick_device, resolve_precision
+from headstart.pretraining.corpus import pack, read_documents, split_holdout
+from headstart.pretraining.trainer import (
+    MLMSettings,
+    fix_heldout,
+    heldout_loss,
+    perplexity,
+    train_mlm,
+)
+from headstart.runfolder import StagedRun, check_target, write_json
+
+# attention-probability dropout while training: 0 lets the fused attention kernel run
+TRAIN_ATTENTION_DROPOUT = 0.0
+
+
+@dataclass
+class MLMConfig:
+    """What ``adapt`` and ``pretrain`` share: the corpus, the loop and the output."""
+
+    corpus: list[str]
+    output: str
+    text_column: str | None = None
+    encoding: str = "utf-8"
+    max_length: int = 128
+    steps: int | None = None
+    epochs: int | None = None  # neither steps nor epochs: one epoch
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    holdout_fraction: float = 0.05
+    whole_word_mask: bool = False
+    mlm_probability: float = 0.15
+    seed: int = 42
+    precision: str = "auto"
+    overwrite: bool = False
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.epochs is not None:
+            raise ConfigError(
+                f"--steps {self.steps} and --epochs {self.epochs} both given; pass one of them"
+            )
+        for name in ("steps", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} {value}: expected 1 or more")
+        if not 0 < self.mlm_probability < 1:
+            raise ConfigError(
+                f"--mlm-probability {self.mlm_probability}: expected a share between 0 and 1, "
+                f"e.g. 0.15"
+            )
+        if self.lr <= 0:
+            raise ConfigError(f"--lr {self.lr}: expected a positive learning rate, e.g. 1e-4")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ConfigError(f"--precision {self.precision}: expected auto, fp32, bf16 or fp16")
+
+
+@dataclass
+class AdaptConfig(MLMConfig):
+    model: str = "minilm"
+    trust_remote_code: bool = False
+    # A new masked-LM head is fitted first with the encoder frozen, so that "perplexity before"
+    # measures what the source encoder knows of the domain, not an untrained head.
+    head_warmup_steps: int = 200
+    head_warmup_lr: float = 1e-3
+
+
+@dataclass
+class PretrainConfig(MLMConfig):
+    size: str | None = None
+    config: str | None = None  # a BertConfig JSON file instead of --size
+    tokenizer: str = "minilm"
+    train_tokenizer: bool = False
+    vocab_size: int = 8000
+    lr: float = 5e-4  # a small model from scratch takes a larger step than one adapted
+
+
+@dataclass
+class MLMResult:
+    output: Path
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def adapt(config: AdaptConfig, console: Console | None = None) -> MLMResult:
+    """Continue masked-LM pretraining of ``config.model`` on the corpus."""
+    from headstart.models.source import load_tokenizer, resolve
+    from headstart.pretraining.mlm import load_mlm
+
+    console = console or Console(stderr=True, quiet=config.quiet, soft_wrap=True)
+    check_target(Path(config.output), config.overwrite)  # fail before any work
+    corpus = read_corpus(config)
+    source = resolve(config.model)
+    tokenizer = load_tokenizer(source, config.trust_remote_code)
+    torch.manual_seed(config.seed)  # before loading: a new head's initialisation is seeded
+    model, had_head = load_mlm(source, config.trust_remote_code, TRAIN_ATTENTION_DROPOUT)
+    if had_head:
+        console.print(f"{config.model}: continuing with its own masked-LM head")
+    else:
+        console.print(
+            f"{config.model} has no masked-LM head: initialised a new one (decoder tied to the "
+            f"input embeddings, transform and bias fresh)"
+        )
+    extra = {"model": config.model, "had_mlm_head": had_head}
+    warmup = 0 if had_head else config.head_warmup_steps
+    return _run(config, corpus, model, tokenizer, None, console, extra, head_warmup=warmup)
+
+
+def pretrain(config: PretrainConfig, console: Console | None = None) -> MLMResult:
+    """Pretrain a small BERT from scratch on the corpus."""
+    from transformers import BertForMaskedLM
+
+    from headstart.models.source import load_tokenizer, resolve
+    from headstart.pretraining.presets import bert_config
+
+    console = console or Console(stderr=True, quiet=config.quiet, soft_wrap=True)
+    check_target(Path(config.output), config.overwrite)
+    bert_config(config.size, config.config, _SizeOnly())  # bad --size/--config before any work
+    corpus = read_corpus(config)
+    tokenizer = None if config.train_tokenizer else load_tokenizer(resolve(config.tokenizer))
+    builder = _Builder(config, BertForMaskedLM)
+    extra = {"size": config.size, "config_file": config.config}
+    return _run(config, corpus, None, tokenizer, builder, console, extra)
+
+
+def _fit_new_head(
+    model: Any,
+    tokenizer: Any,
+    chunks: Any,
+    settings: MLMSettings,
+    steps: int,
+    config: Any,
+    console: Console,
+) -> Any:
+    """Train only the new head's transform and bias, the encoder (and so the tied decoder)
+    frozen: no gradients through the encoder, so a step costs about a forward pass."""
+    from dataclasses import replace
+
+    encoder = list(model.base_model.parameters())
+    for p in encoder:
+        p.requires_grad_(False)
+    try:
+        head = replace(
+            settings, steps=steps, lr=config.head_warmup_lr, warmup_ratio=0.1,
+            seed=settings.seed + 7,
+        )  # fmt: skip
+        return train_mlm(model, tokenizer, chunks, head, console)
+    finally:
+        for p in encoder:
+            p.requires_grad_(True)
+
+
+class _SizeOnly:
+    """Stands in for a tokenizer when only checking --size/--config."""
+
+    pad_token_id = 0
+
+    def __len__(self) -> int:
+        return 30522
+
+
+@dataclass
+class _Builder:
+    """Builds the tokenizer (trained on the training documents only, never the held-out ones)
+    and the random model once the corpus is read."""
+
+    config: PretrainConfig
+    model_class: Any
+
+    def tokenizer(self, train_docs: list[str], console: Console) -> Any:
+        from headstart.pretraining.wordpiece import train_wordpiece
+
+        start = time.perf_counter()
+        tokenizer = train_wordpiece(train_docs, self.config.vocab_size)
+        console.print(
+            f"trained a WordPiece vocabulary of {len(tokenizer):,} on {len(train_docs):,} "
+            f"documents in {time.perf_counter() - start:.1f} s"
+        )
+        return tokenizer
+
+    def model(self, tokenizer: Any, console: Console) -> Any:
+        from headstart.pretraining.presets import bert_config
+
+        bert = bert_config(self.config.size, self.config.config, tokenizer)
+        kept = bert.attention_probs_dropout_prob
+        bert.attention_probs_dropout_prob = TRAIN_ATTENTION_DROPOUT
+        torch.manual_seed(self.config.seed)
+        model = self.model_class(bert)
+        model.config.attention_probs_dropout_prob = kept  # saved as configured
+        n = sum(p.numel() for p in model.parameters())
+        console.print(
+            f"new BERT: {bert.num_hidden_layers} layers, hidden {bert.hidden_size}, "
+            f"{bert.num_attention_heads} heads, vocabulary {bert.vocab_size:,}: {n:,} parameters"
+        )
+        return model
+
+
+@dataclass
+class Corpus:
+    documents: int
+    train: list[str]
+    held_out: list[str]
+
+
+def read_corpus(config: MLMConfig) -> Corpus:
+    """The documents, split: read before any model is loaded, so bad input fails at once."""
+    documents = read_documents(config.corpus, config.text_column, config.encoding)
+    train, held_out = split_holdout(documents, config.holdout_fraction, config.seed)
+    return Corpus(len(documents), train, held_out)
+
+
+def _run(
+    config: MLMConfig,
+    corpus: Corpus,
+    model: Any,
+    tokenizer: Any,
+    builder: _Builder | None,
+    console: Console,
+    extra: dict[str, Any],
+    head_warmup: int = 0,
+) -> MLMResult:
+    import transformers
+
+    transformers.logging.set_verbosity_error()  # "sequence longer than 512": we pack, not cut
+    transformers.utils.logging.disable_progress_bar()
+    train_docs, held_docs = corpus.train, corpus.held_out
+    if builder is not None:
+        if tokenizer is None:
+            tokenizer = builder.tokenizer(train_docs, console)
+        model = builder.model(tokenizer, console)
+    start = time.perf_counter()
+    train_chunks = pack(tokenizer, train_docs, config.max_length, config.whole_word_mask)
+    held_chunks = pack(tokenizer, held_docs, config.max_length, config.whole_word_mask)
+    console.print(
+        f"corpus: {corpus.documents:,} documents → {len(train_chunks):,} chunks of "
+        f"{config.max_length} tokens ({train_chunks.tokens:,} tokens) for training, "
+        f"{len(held_docs):,} documents ({len(held_chunks):,} chunks) held out "
+        f"[{time.perf_counter() - start:.1f} s]"
+    )
+    device = pick_device()
+    settings = MLMSettings(
+        steps=config.steps,
+        epochs=config.epochs or 1,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        warmup_ratio=config.warmup_ratio,
+        seed=config.seed,
+        precision=resolve_precision(config.precision, device, config.max_length),
+        device=device,
+        whole_word_mask=config.whole_word_mask,
+        mlm_probability=config.mlm_probability,
+        quiet=config.quiet,
+    )
+    model.to(device)
+    held = fix_heldout(held_chunks, tokenizer, settings)
+    if head_warmup:
+        untrained = heldout_loss(model, held, settings)
+        warm = _fit_new_head(model, tokenizer, train_chunks, settings, head_warmup, config, console)
+        extra |= {
+            "perplexity_untrained_head": round(perplexity(untrained), 4),
+            "head_warmup_steps": head_warmup,
+            "head_warmup_seconds": round(warm.seconds, 1),
+        }
+        console.print(
+            f"new head fitted with the encoder frozen: {head_warmup} steps in "
+            f"{warm.seconds:.1f} s (held-out perplexity with the untrained head "
+            f"{perplexity(untrained):,.2f})"
+        )
+    start = time.perf_counter()
+    before = heldout_loss(model, held, settings)
+    eval_seconds = time.perf_counter() - start
+    console.print(
+        f"held-out masked-LM loss before {before:.4f}, perplexity {perplexity(before):,.2f} "
+        f"({held.masked_tokens:,} masked tokens, {eval_seconds:.1f} s)"
+    )
+    outcome = train_mlm(model, tokenizer, train_chunks, settings, console)
+    after = heldout_loss(model, held, settings)
+    metrics = {
+        "perplexity_before": round(perplexity(before), 4),
+        "perplexity_after": round(perplexity(after), 4),
+        "loss_before": round(before, 5),
+        "loss_after": round(after, 5),
+        "heldout_masked_tokens": held.masked_tokens,
+        "heldout_documents": len(held_docs),
+        "heldout_chunks": len(held_chunks),
+        "train_documents": len(train_docs),
+        "chunks": len(train_chunks),
+        "steps": outcome.steps,
+        "epochs": round(outcome.steps * config.batch_size / len(train_chunks), 3),
+        "tokens": outcome.tokens,
+        "seconds": round(outcome.seconds, 1),
+        "steps_per_second": round(outcome.steps / max(outcome.seconds, 1e-9), 4),
+        "final_train_loss": round(outcome.final_train_loss, 5),
+        "precision": settings.precision,
+        "device": device,
+        "curve": outcome.curve,
+        **extra,
+    }
+    target = Path(config.output)
+    with StagedRun(target, config.overwrite) as stage:
+        model.save_pretrained(stage)
+        tokenizer.save_pretrained(stage)
+        write_json(stage / "metrics.json", metrics)
+        write_json(stage / "pretraining.json", asdict(config))
+    console.print(
+        f"[bold green]done[/] {outcome.steps} steps in {outcome.seconds:.1f} s "
+        f"({metrics['steps_per_second']:.3f} steps/s, {settings.precision}): held-out perplexity "
+        f"{metrics['perplexity_before']:,.2f} → {metrics['perplexity_after']:,.2f} → {target}"
+    )
+    return MLMResult(target, metrics)
