@@ -6,6 +6,7 @@ Everything the CLI does is a call here.
 from __future__ import annotations
 
 import math
+import os
 import random
 import resource
 import time
@@ -20,11 +21,13 @@ from rich.console import Console
 
 from headstart import caching
 from headstart.calibration import calibrate
+from headstart.checkpoints import open_run_folder, resumable_config, resume_point
 from headstart.config import FitConfig, parse_unfreeze_every
 from headstart.data.batching import Encoded, encode
 from headstart.data.labelled import LabelledSplit, Splits, load_splits, stratified_split
 from headstart.data.tagged import looks_tagged
 from headstart.data.windows import encode_words
+from headstart.distributed import for_this_process, is_main, same_on_all, world_size
 from headstart.errors import ConfigError
 from headstart.evaluation import headline
 from headstart.imbalance import weighted_loss
@@ -36,6 +39,7 @@ from headstart.report import run_report
 from headstart.runfolder import StagedRun, check_target, default_run_dir, write_json
 from headstart.strategies import StrategyOptions, count_parameters, get_strategy
 from headstart.tasks import ClassificationTask, MultiLabelTask, RegressionTask, Task, TokenTask
+from headstart.tracking import Tracking
 from headstart.training import (
     FeatureInputs,
     Inputs,
@@ -83,22 +87,40 @@ def peak_rss_mb() -> float:
 
 
 def fit(
-    config: FitConfig | None = None, console: Console | None = None, **options: Any
+    config: FitConfig | None = None,
+    console: Console | None = None,
+    *,
+    resume: str | Path | None = None,
+    **options: Any,
 ) -> FitResult:
     """Fine-tune ``config.model`` on ``config.data`` and write a run folder.
 
     Either pass a :class:`FitConfig` or its fields as keyword arguments:
-    ``headstart.fit(data="bbc-news", strategy="head")``.
+    ``headstart.fit(data="bbc-news", strategy="head")``. ``resume=RUN_DIR`` continues a run
+    started with ``save_every`` from its latest checkpoint, with its saved settings.
     """
-    config = config or FitConfig(**options)
+    if resume is not None:
+        config = resumable_config(Path(resume), options)
+    config = for_this_process(config or FitConfig(**options))  # under accelerate launch
     console = console or Console(stderr=True, quiet=config.quiet, soft_wrap=True)
-    run_dir = (
+    run_dir = Path(resume) if resume is not None else same_on_all(
         Path(config.output) if config.output else default_run_dir(config.data, config.strategy)
-    )
-    check_target(run_dir, config.overwrite)  # fail before any work
-    trained = train_model(config, console)
-    metrics = trained.metrics
-    _write_run(run_dir, config, trained.model, trained.tokenizer, trained.meta, metrics)
+    )  # fmt: skip
+    if resume is None and is_main():
+        check_target(run_dir, config.overwrite)  # fail before any work
+    checkpoints = open_run_folder(run_dir, config, resuming=resume is not None)
+    tracking = Tracking.for_run(config, run_dir)  # --track without its extra fails here too
+    with tracking:
+        trained = train_model(
+            config, console, on_epoch=tracking.log_epoch, checkpoints=checkpoints,
+            resume=resume is not None,
+        )  # fmt: skip
+        metrics = trained.metrics
+        _write_run(
+            run_dir, config, trained.model, trained.tokenizer, trained.meta, metrics,
+            tracking.stage_files, checkpoints=checkpoints,
+        )  # fmt: skip
+        tracking.finish(run_dir, metrics)
     final = "test" if "test" in metrics else "eval"
     console.print(
         f"[bold green]done[/] in {metrics['train_seconds']:.1f} s: {final} "
@@ -111,8 +133,13 @@ def train_model(
     config: FitConfig,
     console: Console,
     on_step: Callable[[int, int], None] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    checkpoints: Path | None = None,
+    resume: bool = False,
 ) -> Trained:
-    """Everything ``fit`` does except writing the run folder."""
+    """Everything ``fit`` does except writing the run folder. ``on_epoch`` gets each epoch's
+    history record (tracking, pruning: an exception it raises ends training). ``checkpoints``:
+    the folder for ``--save-every`` checkpoints; ``resume`` goes on from the latest there."""
     quiet_transformers()
     strategy = get_strategy(config.strategy)
     device = pick_device()
@@ -207,7 +234,12 @@ def train_model(
         quiet=config.quiet,
         patience=config.patience,
         on_step=on_step,
+        on_epoch=on_epoch,
     )
+    if checkpoints is not None:  # the main process writes them; every process resumes
+        settings.save_every = config.save_every
+        settings.checkpoint_dir = checkpoints if is_main() else None
+        settings.resume = resume_point(checkpoints, console) if resume else None
     extra: dict[str, Any] = {}
     if plan.stages:
         settings.stages = plan.stages
@@ -284,6 +316,7 @@ def train_model(
         "precision": precision,
         "cache_precision": cache_precision,
         "device": device,
+        "processes": world_size(),  # > 1 under accelerate launch
         "peak_rss_mb": peak_rss_mb(),
         "examples": {k: len(v) for k, v in splits_by_name(splits).items()},
         "skipped_rows": splits.skipped,
@@ -436,14 +469,23 @@ def _write_run(
     tokenizer: Any,
     meta: dict[str, Any],
     metrics: dict[str, Any],
+    add_files: Callable[[Path, dict[str, Any]], None] | None = None,
+    checkpoints: Path | None = None,
 ) -> None:
-    with StagedRun(run_dir, config.overwrite) as stage:
+    if not is_main():  # under accelerate launch, one process writes
+        return
+    # a checkpointed run owns its folder already (config.json and checkpoints/ in it)
+    with StagedRun(run_dir, config.overwrite or checkpoints is not None) as stage:
         (stage / "model").mkdir()
         model.save(stage / "model", tokenizer, meta)
         write_json(stage / "metrics.json", metrics)
         config.save(stage / "config.json")
         (stage / "report.md").write_text(run_report(metrics))
         write_model_card(stage, config, metrics, meta, run_dir)  # README.md, HF convention
+        if add_files is not None:  # tensorboard/ from --track
+            add_files(stage, metrics)
+        if checkpoints is not None and checkpoints.is_dir():  # kept: the last two
+            os.replace(checkpoints, stage / "checkpoints")
 
 
 def load(run_dir: str | Path, **options: Any):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -62,8 +64,12 @@ class FitConfig:
     precision: str = "auto"
     cache: bool = True
     cache_dir: str | None = None
+    track: str | None = None  # "mlflow", "tensorboard" or both, comma-separated
+    experiment: str = "headstart"  # the MLflow experiment
+    track_dir: str | None = None  # tensorboard: DIR/<run name>/ (default RUN_DIR/tensorboard)
     output: str | None = None
     overwrite: bool = False
+    save_every: int | None = None  # checkpoint every N optimizer steps into RUN_DIR/checkpoints
     trust_remote_code: bool = False
     quiet: bool = False
 
@@ -124,6 +130,7 @@ class FitConfig:
             ("lora_alpha", self.lora_alpha),
             ("patience", self.patience),
             ("train_size", self.train_size),
+            ("save_every", self.save_every),
         ):
             if value is not None and value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
@@ -133,6 +140,10 @@ class FitConfig:
             )
         if self.unfreeze_every is not None:
             parse_unfreeze_every(self.unfreeze_every)
+        if self.track is not None:
+            from headstart.tracking import tracker_names
+
+            tracker_names(self.track)
         if self.class_weights not in (None, "none", "auto"):
             raise ConfigError(
                 f"unknown --class-weights '{self.class_weights}'; choose auto or none"
@@ -146,26 +157,66 @@ class FitConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> FitConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown setting '{unknown[0]}'; valid settings: {', '.join(sorted(known))}"
-            )
-        if "data" not in values:
-            raise ConfigError("the setting 'data' is required")
-        return cls(**values)
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> FitConfig:
+        """Settings from a recipe or ``config.json``: keys are field names (dashes allowed),
+        each value checked against the field's type; errors name ``source`` and the key."""
+        checked = check_types(values, source)
+        if "data" not in checked:
+            raise ConfigError(f"{source}: the setting 'data' is required (the training file)")
+        try:
+            return cls(**checked)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: Path) -> FitConfig:
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    def load(cls, path: str | Path) -> FitConfig:
+        """A ``config.json`` or a YAML/JSON recipe (see ``headstart.recipes``)."""
+        from headstart.recipes import load_recipe
+
+        return cls.from_dict(load_recipe(Path(path)), str(path))
+
+
+TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def check_types(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """``values`` with dashed keys made field names and each value checked against (and, for
+    an int given to a float field or a number to a string field, converted to) its type."""
+    hints = typing.get_type_hints(FitConfig)
+    known = [f.name for f in fields(FitConfig)]
+    checked: dict[str, Any] = {}
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            spelled = [c.replace("_", "-") if "-" in str(key) else c for c in close]
+            fix = f"did you mean '{spelled[0]}'?" if close else f"valid: {', '.join(known)}"
+            raise ConfigError(f"{source}: unknown setting '{key}'; {fix}")
+        if name in checked:
+            raise ConfigError(f"{source}: '{key}' is given twice (as - and _ spellings)")
+        checked[name] = _checked_value(source, key, value, hints[name])
+    return checked
+
+
+def _checked_value(source: str, key: str, value: Any, hint: Any) -> Any:
+    kinds = [k for k in typing.get_args(hint) or (hint,) if k is not type(None)]
+    kind = kinds[0]
+    if value is None and len(kinds) < len(typing.get_args(hint)):
+        return None
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is int and number and isinstance(value, int):
+        return value
+    if kind is float and number:
+        return float(value)
+    if kind is str and (isinstance(value, str) or number):  # unfreeze_every: 1, tag_column: 3
+        return str(value)
+    shown = f"'{value}'" if isinstance(value, str) else json.dumps(value, default=str)
+    raise ConfigError(f"{source}: '{key}' must be {TYPE_NAMES[kind]}, got {shown}")
 
 
 def lora_target_list(value: str) -> tuple[str, ...]:

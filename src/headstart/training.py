@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -20,7 +21,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from headstart.caching import PrefixStates, suffix_only
+from headstart.checkpoints import (
+    Checkpoint,
+    LoopState,
+    changing_weights,
+    restore_rng,
+    restore_weights,
+    save_checkpoint,
+)
 from headstart.data.batching import Encoded, collate, length_grouped_batches, sorted_batches
+from headstart.distributed import DataParallel, is_distributed, sharded_logits
 from headstart.models.classifier import TextClassifier
 from headstart.models.layers import discover
 from headstart.precision import autocast
@@ -118,6 +128,13 @@ class TrainSettings:
     # replaces task.loss (class weights); called as loss(logits, targets)
     loss: Callable[[torch.Tensor, Any], torch.Tensor] | None = None
     on_step: Callable[[int, int], None] | None = None  # (steps done, total steps)
+    # after each epoch's evaluation, with its history record; an exception it raises (a pruned
+    # tuning trial) ends training
+    on_epoch: Callable[[dict[str, Any]], None] | None = None
+    # write a checkpoint every N steps into this folder; continue from ``resume``
+    save_every: int | None = None
+    checkpoint_dir: Path | None = None
+    resume: Checkpoint | None = None
 
 
 @dataclass
@@ -133,8 +150,10 @@ def predict_logits(
 ) -> torch.Tensor:
     """Logits for a whole split in input order; batches sorted by length. Per-token logits
     (token classification) are zero-padded to the split's longest row."""
+    # launched on several processes, each runs its share of the batches
+    in_order = sharded_logits if is_distributed() else in_input_order
     with torch.inference_mode(), autocast(precision, device):
-        return in_input_order(
+        return in_order(
             inputs.lengths(split), batch_size, lambda idx: inputs.logits(split, idx).float().cpu()
         )
 
@@ -205,6 +224,10 @@ def train(
     )
     # every weight that may train: gradual stages change requires_grad as they go
     optimized = {id(p) for g in optimizer_groups for p in g["params"]}
+    # under `accelerate launch`: DDP over the model, before gradual stages freeze anything
+    parallel = DataParallel(model, optimizer, bool(settings.stages)) if is_distributed() else None
+    if parallel is not None:
+        optimizer = parallel.optimizer
     stage = 0
     if settings.stages:
         set_depth(model, settings.stages[0])
@@ -216,6 +239,17 @@ def train(
     since_best = 0
     step = 0
     y_train = labels["train"]
+    resumed = _resume(settings.resume, model, optimizer, scheduler, outcome)
+    if resumed is not None:
+        step, stage, since_best = resumed.step, resumed.stage, resumed.since_best
+        best_score = -math.inf if resumed.best_score is None else resumed.best_score
+        best_state = settings.resume.best_weights if settings.resume else {}
+        if settings.stages:
+            set_depth(model, settings.stages[stage])
+            trainable = [p for p in model.parameters() if p.requires_grad]
+        restore_rng(settings.resume.rng)  # last: nothing may draw from the RNGs after this
+    if parallel is not None:  # each process its own dropout masks
+        torch.manual_seed(settings.seed + 1_000_003 * (parallel.rank + 1) + step)
 
     progress = Progress(
         TextColumn("[bold]epoch {task.fields[epoch]}"),
@@ -228,43 +262,68 @@ def train(
         disable=settings.quiet,
         transient=True,
     )
+    save_every = settings.save_every if settings.checkpoint_dir else None
     start = time.perf_counter()
     with progress:
-        bar = progress.add_task("train", total=total_steps, epoch=1, loss=0.0, speed=0.0)
-        for epoch in range(1, settings.epochs + 1):
+        bar = progress.add_task(
+            "train", total=total_steps, completed=step, epoch=1, loss=0.0, speed=0.0
+        )
+        for epoch in range(resumed.epoch if resumed else 1, settings.epochs + 1):
             model.train()
             epoch_start = time.perf_counter()
-            seen, loss_sum = 0, 0.0
-            for idx in length_grouped_batches(lengths, settings.batch_size, settings.seed, epoch):
+            seen, loss_sum, done = 0, 0.0, 0
+            if resumed is not None and epoch == resumed.epoch:  # part of this epoch is done
+                seen, loss_sum, done = resumed.seen, resumed.loss_sum, resumed.position
+            batches = length_grouped_batches(lengths, settings.batch_size, settings.seed, epoch)
+            for position, idx in enumerate(batches[done:], start=done + 1):
                 if settings.stages and settings.stage_steps:
                     due = min(step // settings.stage_steps, len(settings.stages) - 1)
                     if due != stage:  # unfreeze the next layer down
                         stage = due
                         set_depth(model, settings.stages[stage])
                         trainable = [p for p in model.parameters() if p.requires_grad]
+                rows, weight = parallel.share(idx) if parallel else (idx, 1.0)
                 with autocast(settings.precision, settings.device):
-                    logits = inputs.logits("train", idx)
-                loss = loss_fn(logits, y_train[idx].to(settings.device))
-                loss.backward()
+                    if parallel is None:
+                        logits = inputs.logits("train", idx)
+                    else:
+                        logits = parallel.forward(lambda rows=rows: inputs.logits("train", rows))
+                loss = loss_fn(logits, y_train[rows].to(settings.device))
+                (loss if parallel is None else loss * weight).backward()
                 torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                seen += len(idx)
-                loss_sum += float(loss.detach()) * len(idx)
+                counted = len(rows) if weight else 0
+                seen += counted
+                loss_sum += float(loss.detach()) * counted
                 speed = seen / max(time.perf_counter() - epoch_start, 1e-9)
-                progress.update(bar, advance=1, epoch=epoch, loss=loss_sum / seen, speed=speed)
+                progress.update(
+                    bar, advance=1, epoch=epoch, loss=loss_sum / max(seen, 1), speed=speed
+                )
                 if settings.on_step is not None:
                     settings.on_step(step, total_steps)
+                if save_every and step % save_every == 0:
+                    assert settings.checkpoint_dir is not None
+                    state = LoopState(
+                        epoch, position, step, seen, loss_sum, stage,
+                        None if best_score == -math.inf else best_score, outcome.best_epoch,
+                        since_best, outcome.history,
+                    )  # fmt: skip
+                    save_checkpoint(
+                        settings.checkpoint_dir, state, changing_weights(model, optimized),
+                        best_state, optimizer, scheduler,
+                    )  # fmt: skip
             model.eval()
             logits = predict_logits(
                 inputs, "eval", settings.eval_batch_size, settings.precision, settings.device
             )
             metrics = task.metrics(logits, labels["eval"])
+            all_seen, all_loss = parallel.total(seen, loss_sum) if parallel else (seen, loss_sum)
             record = {
                 "epoch": epoch,
-                "train_loss": round(loss_sum / max(seen, 1), 5),
+                "train_loss": round(all_loss / max(all_seen, 1), 5),
                 "eval_loss": round(float(task.loss(logits, labels["eval"])), 5),
                 **{k: v for k, v in metrics.items() if isinstance(v, float)},
                 "seconds": round(time.perf_counter() - epoch_start, 2),
@@ -272,6 +331,8 @@ def train(
             if settings.stages:
                 record["frozen_layers"] = settings.stages[stage]
             outcome.history.append(record)
+            if settings.on_epoch is not None:
+                settings.on_epoch(record)
             if not settings.quiet:
                 shown = ", ".join(f"{k} {v}" for k, v in record.items() if k != "epoch")
                 console.print(f"epoch {epoch}/{settings.epochs}: {shown}")
@@ -294,8 +355,30 @@ def train(
                     settings.on_step(total_steps, total_steps)
                 break
     outcome.train_seconds = time.perf_counter() - start
+    if resumed is not None:  # the time spent before the interruption counts too
+        outcome.train_seconds += sum(r.get("seconds", 0.0) for r in resumed.history)
     with torch.no_grad():  # back to the best epoch's weights
         params = dict(model.named_parameters())
         for name, value in best_state.items():
             params[name].copy_(value)
     return outcome
+
+
+def _resume(
+    checkpoint: Checkpoint | None,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    outcome: TrainOutcome,
+) -> LoopState | None:
+    """Weights, optimizer and scheduler as the checkpoint left them; the loop's state to go on
+    from (the RNGs are restored by the caller, last)."""
+    if checkpoint is None:
+        return None
+    restore_weights(model, checkpoint.weights, checkpoint.path)
+    optimizer.load_state_dict(checkpoint.optimizer)
+    scheduler.load_state_dict(checkpoint.scheduler)
+    state = checkpoint.state
+    outcome.history = list(state.history)
+    outcome.best_epoch = state.best_epoch
+    return state

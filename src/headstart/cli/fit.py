@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import fields
+from typing import Annotated, Any
 
 import typer
 
 from headstart.cli.common import out_console, user_errors
 from headstart.config import FitConfig
+from headstart.distributed import is_main
+from headstart.errors import ConfigError
 from headstart.strategies import STRATEGIES
 
 STRATEGY_HELP = "; ".join(f"{s.name}: {s.summary}" for s in STRATEGIES.values())
@@ -15,12 +18,15 @@ STRATEGY_HELP = "; ".join(f"{s.name}: {s.summary}" for s in STRATEGIES.values())
 
 @user_errors
 def fit(
+    ctx: typer.Context,
     data: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--data", help="training file (CSV/TSV/JSONL/JSON/Parquet) or builtin dataset: bbc-news"
+            "--data",
+            help="training file (CSV/TSV/JSONL/JSON/Parquet) or builtin dataset: bbc-news "
+            "(required unless --config gives it)",
         ),
-    ],
+    ] = None,
     eval_data: Annotated[
         str | None,
         typer.Option(help="evaluation file; default: a stratified --eval-fraction of --data"),
@@ -142,6 +148,19 @@ def fit(
     cache_dir: Annotated[
         str | None, typer.Option(help="feature cache folder (default ~/.cache/headstart)")
     ] = None,
+    track: Annotated[
+        str | None,
+        typer.Option(
+            help="log settings, per-epoch metrics and the run's files to mlflow (honours "
+            "MLFLOW_TRACKING_URI; default sqlite:///mlflow.db here) or tensorboard "
+            "(RUN_DIR/tensorboard), or both: mlflow,tensorboard. Needs headstart[track]"
+        ),
+    ] = None,
+    experiment: Annotated[str, typer.Option(help="--track mlflow: experiment name")] = "headstart",
+    track_dir: Annotated[
+        str | None,
+        typer.Option(help="--track tensorboard: write events to DIR/<run name>/ instead"),
+    ] = None,
     output: Annotated[
         str | None,
         typer.Option("--output", "-o", help="run folder (default runs/<time>-<data>-<strategy>)"),
@@ -151,29 +170,46 @@ def fit(
         bool, typer.Option(help="allow a hub model to run its own code")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+    save_every: Annotated[
+        int | None,
+        typer.Option(
+            help="write a checkpoint every N optimizer steps into RUN_DIR/checkpoints (the last "
+            "2 are kept); --resume RUN_DIR continues from the latest"
+        ),
+    ] = None,
+    config_file: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="YAML or JSON recipe of these options (keys: max_length or max-length), or a "
+            "run folder's config.json; options given here win over the file",
+        ),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="continue the interrupted run in this folder from its latest checkpoint, with "
+            "its saved config.json"
+        ),
+    ] = None,
 ) -> None:
     """Fine-tune a pretrained encoder with a new head on labelled text."""
     from headstart.api import fit as run_fit
     from headstart.evaluation import headline
 
-    config = FitConfig(
-        data=data, eval_data=eval_data, test_data=test_data, model=model, strategy=strategy,
-        freeze_layers=freeze_layers, pooling=pooling, task=task, tag_column=tag_column,
-        text_column=text_column,
-        text_pair_column=text_pair_column,
-        label_column=label_column, label_separator=label_separator, threshold=threshold,
-        tune_threshold=tune_threshold, encoding=encoding, eval_fraction=eval_fraction,
-        strict=strict,
-        epochs=epochs, lr=lr, head_lr=head_lr, batch_size=batch_size, max_length=max_length,
-        layer_lr_decay=layer_lr_decay, lora_rank=lora_rank, lora_alpha=lora_alpha,
-        lora_targets=lora_targets, unfreeze_every=unfreeze_every, patience=patience,
-        class_weights=class_weights, calibrate=calibrate, train_size=train_size,
-        weight_decay=weight_decay, warmup_ratio=warmup_ratio, dropout=dropout,
-        attention_dropout=None if attention_dropout < 0 else attention_dropout, seed=seed,
-        precision=precision, cache=cache, cache_dir=cache_dir, output=output, overwrite=overwrite,
-        trust_remote_code=trust_remote_code, quiet=quiet,
-    )  # fmt: skip
-    result = run_fit(config)
+    given = _given_options(ctx, locals())
+    if resume is not None:
+        others = [f"--{k.replace('_', '-')}" for k in given if k != "quiet"]
+        if others or config_file:
+            raise ConfigError(
+                f"--resume continues {resume} with the settings in its config.json; drop "
+                f"{(others or ['--config'])[0]}"
+            )
+        result = run_fit(resume=resume, quiet=quiet)
+    else:
+        result = run_fit(_fit_config(config_file, given, locals()))
+    if not is_main():  # under accelerate launch the main process reports
+        return
     m = result.metrics
     final = "test" if "test" in m else "eval"
     out_console.print(
@@ -181,3 +217,38 @@ def fit(
         f"trainable {m['trainable_params']:,}/{m['total_params']:,}  "
         f"train {m['train_seconds']:.1f}s  run folder {result.run_dir}"
     )
+
+
+def _given_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
+    """The settings the user typed (not Typer's defaults), so that a recipe's values are kept
+    where the command line says nothing."""
+    given = {}
+    for name, value in values.items():
+        source = ctx.get_parameter_source(name) if name in FIELDS else None
+        if source is not None and source.name != "DEFAULT":
+            given[name] = value
+    if given.get("attention_dropout") is not None and given["attention_dropout"] < 0:
+        given["attention_dropout"] = None  # -1: the model's own
+    return given
+
+
+def _fit_config(
+    config_file: str | None, given: dict[str, Any], values: dict[str, Any]
+) -> FitConfig:
+    from headstart.recipes import recipe_config
+
+    if config_file is not None:
+        return recipe_config(config_file, given)
+    if values["data"] is None:
+        raise ConfigError("--data is required: a training file, or a recipe with --config")
+    return _from_options(values)
+
+
+FIELDS = {f.name for f in fields(FitConfig)}
+
+
+def _from_options(options: dict[str, Any]) -> FitConfig:
+    values = {name: value for name, value in options.items() if name in FIELDS}
+    if values["attention_dropout"] is not None and values["attention_dropout"] < 0:
+        values["attention_dropout"] = None  # -1: the model's own
+    return FitConfig(**values)

@@ -6,13 +6,18 @@ import os
 
 import typer
 
+from headstart.cli.adapt import adapt
 from headstart.cli.compare import compare
 from headstart.cli.evaluate import evaluate
 from headstart.cli.export import export
 from headstart.cli.fit import fit
 from headstart.cli.models import models
 from headstart.cli.predict import predict
+from headstart.cli.pretrain import pretrain
+from headstart.cli.runs import runs
 from headstart.cli.serve import serve
+from headstart.cli.shift import ShiftCommand, shift
+from headstart.cli.tune import tune
 
 app = typer.Typer(
     name="headstart",
@@ -28,6 +33,11 @@ app.command()(models)
 app.command()(serve)
 app.command()(export)
 app.command()(compare)
+app.command()(adapt)
+app.command()(pretrain)
+app.command(cls=ShiftCommand)(shift)
+app.command()(tune)
+app.command()(runs)
 
 
 def run() -> None:

@@ -1,0 +1,72 @@
+"""Recipes: a YAML or JSON file of ``fit`` settings (``headstart fit --config recipe.yaml``).
+
+Keys are :class:`~headstart.config.FitConfig` field names (``max_length`` or ``max-length``);
+options given on the command line win over the file. A run folder's ``config.json`` is a
+recipe too: it reproduces the run into a new run folder (its ``output`` and ``overwrite`` are
+dropped, so the original run is never overwritten by accident; ``--output`` picks the folder).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from headstart.config import FitConfig, check_types
+from headstart.errors import ConfigError
+
+# Settings that say where a run goes, not what it does.
+PLACEMENT = ("output", "overwrite")
+
+
+def load_recipe(path: Path) -> dict[str, Any]:
+    """The mapping in a ``.json``, ``.yaml`` or ``.yml`` file (other names are read as YAML,
+    which also reads JSON)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: recipe file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the recipe ({exc})") from None
+    try:
+        values = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}: line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg})"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: {where}not valid YAML ({problem})") from None
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of settings (e.g. 'epochs: 3'), got a "
+            f"{type(values).__name__}"
+        )
+    return values
+
+
+def is_run_folder(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and (
+        (folder / "metrics.json").exists() or (folder / "checkpoints").is_dir()
+    )
+
+
+def recipe_config(path: str | Path, overrides: dict[str, Any] | None = None) -> FitConfig:
+    """The :class:`FitConfig` of the recipe at ``path``, with ``overrides`` (field names; the
+    options given on the command line) taking precedence."""
+    path = Path(path)
+    values = load_recipe(path)
+    if path.name == "config.json" and is_run_folder(path.parent):
+        values = {k: v for k, v in values.items() if k.replace("-", "_") not in PLACEMENT}
+    # the file is checked before merging: a typo in it is reported even when the command
+    # line sets the same setting
+    merged = check_types(values, str(path)) | (overrides or {})
+    if "data" not in merged:
+        raise ConfigError(f"{path}: no 'data' setting; add 'data: train.csv' or pass --data")
+    return FitConfig.from_dict(merged, str(path))
