@@ -101,7 +101,7 @@ def _fsync(path: Path) -> None:
 
 def save_checkpoint(
     folder: Path,
-    state: LoopState,
+    state: Any,  # a dataclass with ``step``: fit's LoopState or adapt's MLMLoopState
     weights: dict[str, torch.Tensor],
     best_weights: dict[str, torch.Tensor],
     optimizer: torch.optim.Optimizer,

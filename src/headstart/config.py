@@ -182,11 +182,14 @@ class FitConfig:
 TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
 
-def check_types(values: dict[str, Any], source: str) -> dict[str, Any]:
+def check_types(
+    values: dict[str, Any], source: str, config_class: type = FitConfig
+) -> dict[str, Any]:
     """``values`` with dashed keys made field names and each value checked against (and, for
-    an int given to a float field or a number to a string field, converted to) its type."""
-    hints = typing.get_type_hints(FitConfig)
-    known = [f.name for f in fields(FitConfig)]
+    an int given to a float field or a number to a string field, converted to) its type in
+    ``config_class`` (FitConfig; adapt's recipes: AdaptConfig)."""
+    hints = typing.get_type_hints(config_class)
+    known = [f.name for f in fields(config_class)]
     checked: dict[str, Any] = {}
     for key, value in values.items():
         name = str(key).replace("-", "_")

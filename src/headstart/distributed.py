@@ -104,6 +104,15 @@ class DataParallel:
         return [float(v) for v in summed]
 
 
+def sum_over_processes(*values: float) -> list[float]:
+    """Each value summed over all processes (a held-out loss and its token count)."""
+    from accelerate.utils import reduce
+
+    state = _state()
+    summed = reduce(torch.tensor(values, dtype=torch.float64, device=state.device), "sum")
+    return [float(v) for v in summed.cpu()]
+
+
 def batch_share(idx: list[int], rank: int, world: int) -> tuple[list[int], float]:
     """A process's rows of a global batch and the weight that makes DDP's mean of the
     processes' mean losses the mean over the whole batch. A process without rows (a last batch

@@ -4,18 +4,22 @@ Keys are :class:`~headstart.config.FitConfig` field names (``max_length`` or ``m
 options given on the command line win over the file. A run folder's ``config.json`` is a
 recipe too: it reproduces the run into a new run folder (its ``output`` and ``overwrite`` are
 dropped, so the original run is never overwritten by accident; ``--output`` picks the folder).
+``headstart adapt --config recipe.yaml`` takes a recipe of adapt settings the same way.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from headstart.config import FitConfig, check_types
 from headstart.errors import ConfigError
+
+if TYPE_CHECKING:
+    from headstart.pretraining.run import AdaptConfig
 
 # Settings that say where a run goes, not what it does.
 PLACEMENT = ("output", "overwrite")
@@ -70,3 +74,33 @@ def recipe_config(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     if "data" not in merged:
         raise ConfigError(f"{path}: no 'data' setting; add 'data: train.csv' or pass --data")
     return FitConfig.from_dict(merged, str(path))
+
+
+def adapt_recipe_config(path: str | Path, overrides: dict[str, Any] | None = None) -> AdaptConfig:
+    """The :class:`AdaptConfig` of an ``adapt --config`` recipe (keys are its field names; an
+    adapt output's ``pretraining.json`` is one, its output dropped), ``overrides`` winning."""
+    from headstart.pretraining.run import AdaptConfig
+
+    path = Path(path)
+    values = load_recipe(path)
+    if path.name == "pretraining.json":
+        values = {k: v for k, v in values.items() if k.replace("-", "_") not in PLACEMENT}
+    corpus = values.pop("corpus", None)
+    if isinstance(corpus, str):  # one file or pattern
+        corpus = [corpus]
+    if corpus is not None and not (
+        isinstance(corpus, list) and corpus and all(isinstance(c, str) for c in corpus)
+    ):
+        raise ConfigError(
+            f"{path}: 'corpus' must be a file, a pattern or a list of them, got "
+            f"{json.dumps(corpus, default=str)}"
+        )
+    merged = check_types(values, str(path), AdaptConfig)
+    merged |= ({"corpus": corpus} if corpus else {}) | (overrides or {})
+    for key in ("corpus", "output"):
+        if not merged.get(key):
+            raise ConfigError(f"{path}: no '{key}' setting; add it to the recipe or pass --{key}")
+    try:
+        return AdaptConfig(**merged)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

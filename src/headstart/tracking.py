@@ -1,5 +1,6 @@
 """Experiment tracking for ``fit --track mlflow|tensorboard``: the run's settings, each epoch's
-history record and, at the end, its final metrics and files.
+history record and, at the end, its final metrics and files. ``adapt`` and ``pretrain`` use the
+same trackers: a record is then a training-curve point (``step``), the finals the perplexities.
 
 Both backends are optional extras (``pip install 'headstart[track]'``); they are imported only
 when a tracker is made, so ``import headstart`` never needs them.
@@ -13,16 +14,30 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
-from headstart.config import FitConfig
 from headstart.errors import ConfigError
 
 TRACKERS = ("mlflow", "tensorboard")
 DEFAULT_MLFLOW_URI = "sqlite:///mlflow.db"  # works with nothing else running
-ARTIFACTS = ("report.md", "metrics.json", "README.md", "config.json")
+ARTIFACTS = ("report.md", "metrics.json", "README.md", "config.json", "pretraining.json")
+# adapt/pretrain: metrics.json's final numbers
+MLM_FINALS = (
+    "perplexity_before", "perplexity_after", "perplexity_untrained_head", "loss_before",
+    "loss_after", "final_train_loss", "steps_per_second",
+)  # fmt: skip
+
+
+class TrackedConfig(Protocol):
+    """What a tracker reads of a run's settings: FitConfig, AdaptConfig or PretrainConfig."""
+
+    track: str | None
+    experiment: str
+    track_dir: str | None
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class Tracker(Protocol):
-    def start(self, config: FitConfig) -> None: ...
+    def start(self, config: TrackedConfig) -> None: ...
 
     def log_epoch(self, record: dict[str, Any]) -> None: ...
 
@@ -46,7 +61,7 @@ def tracker_names(track: str | None) -> list[str]:
     return names
 
 
-def make_trackers(config: FitConfig, run_dir: Path) -> list[Tracker]:
+def make_trackers(config: TrackedConfig, run_dir: Path) -> list[Tracker]:
     """The trackers ``config.track`` names; a missing extra fails here, before any work."""
     trackers: list[Tracker] = []
     for name in tracker_names(config.track):
@@ -62,11 +77,11 @@ def _needs_extra(what: str) -> ConfigError:
 
 
 def epoch_metrics(record: dict[str, Any]) -> dict[str, float]:
-    """A history record as metric names: eval metrics prefixed ``eval_``; epoch itself is the
-    step, not a metric."""
+    """A history record as metric names: eval metrics prefixed ``eval_``; epoch (or an
+    adapt curve point's step) itself is the step, not a metric."""
     out: dict[str, float] = {}
     for key, value in record.items():
-        if key == "epoch" or not isinstance(value, int | float):
+        if key in ("epoch", "step") or not isinstance(value, int | float):
             continue
         if key == "seconds":
             name = "epoch_seconds"
@@ -80,7 +95,10 @@ def epoch_metrics(record: dict[str, Any]) -> dict[str, float]:
 
 def final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """The best epoch's eval numbers and the test numbers, flat: ``final_eval_accuracy``,
-    ``test_macro_f1``, … plus the training time."""
+    ``test_macro_f1``, … plus the training time. An adapt/pretrain run: its perplexities."""
+    if "perplexity_after" in metrics:
+        finals = {k: float(metrics[k]) for k in MLM_FINALS if k in metrics}
+        return {"train_seconds": float(metrics["seconds"]), **finals}
     out = {"train_seconds": float(metrics["train_seconds"])}
     for split, prefix in (("eval", "final_eval_"), ("test", "test_")):
         for key, value in metrics.get(split, {}).items():
@@ -106,7 +124,7 @@ class MlflowTracker:
         self.run_id = ""
         self.params: set[str] = set()
 
-    def start(self, config: FitConfig) -> None:
+    def start(self, config: TrackedConfig) -> None:
         from mlflow.exceptions import MlflowException
 
         found = self.client.get_experiment_by_name(self.experiment)
@@ -137,7 +155,7 @@ class MlflowTracker:
         from mlflow.entities import Metric
 
         stamp = int(time.time() * 1000)
-        step = int(record["epoch"])
+        step = int(record["epoch"] if "epoch" in record else record["step"])
         metrics = [Metric(k, v, stamp, step) for k, v in epoch_metrics(record).items()]
         self.client.log_batch(self.run_id, metrics=metrics)
 
@@ -187,7 +205,7 @@ class TensorBoardTracker:
         )
         self.writer: Any = None
 
-    def start(self, config: FitConfig) -> None:
+    def start(self, config: TrackedConfig) -> None:
         if self.staged and self.folder.exists():
             shutil.rmtree(self.folder)
         self.writer = self.SummaryWriter(log_dir=str(self.folder))
@@ -195,7 +213,7 @@ class TensorBoardTracker:
         self.writer.add_text("config", f"```\n{text}\n```", 0)
 
     def log_epoch(self, record: dict[str, Any]) -> None:
-        step = int(record["epoch"])
+        step = int(record["epoch"] if "epoch" in record else record["step"])
         for name, value in epoch_metrics(record).items():
             self.writer.add_scalar(name.replace("_", "/", 1), value, step)
         self.writer.flush()
@@ -222,12 +240,12 @@ class Tracking:
     call fans out to all of them, and an exception marks them failed. Without ``--track`` it
     does nothing."""
 
-    def __init__(self, trackers: list[Tracker], config: FitConfig) -> None:
+    def __init__(self, trackers: list[Tracker], config: TrackedConfig) -> None:
         self.trackers = trackers
         self.config = config
 
     @classmethod
-    def for_run(cls, config: FitConfig, run_dir: Path) -> Tracking:
+    def for_run(cls, config: TrackedConfig, run_dir: Path) -> Tracking:
         from headstart.distributed import is_main
 
         # under accelerate launch only the main process logs, as only it writes the run folder

@@ -8,17 +8,14 @@ import typer
 
 from headstart.cli.common import out_console, user_errors
 
-CorpusOption = Annotated[
-    list[str],
-    typer.Option(
-        "--corpus",
-        help="text file, one document per line, or CSV/TSV/JSONL/Parquet (see --text-column); "
-        "repeat for more files or quote a pattern: --corpus 'news/*.txt'",
-    ),
-]
-OutputOption = Annotated[
-    str, typer.Option("--output", "-o", help="folder for the model and tokenizer (save_pretrained)")
-]
+CORPUS = typer.Option(
+    "--corpus",
+    help="text file, one document per line, or CSV/TSV/JSONL/Parquet (see --text-column); "
+    "repeat for more files or quote a pattern: --corpus 'news/*.txt'",
+)
+OUTPUT = typer.Option("--output", "-o", help="folder for the model and tokenizer (save_pretrained)")
+CorpusOption = Annotated[list[str], CORPUS]
+OutputOption = Annotated[str, OUTPUT]
 TextColumnOption = Annotated[
     str | None, typer.Option(help="text column of table files (default: text or sentence)")
 ]
@@ -35,9 +32,25 @@ WholeWordOption = Annotated[
 ]
 PrecisionOption = Annotated[str, typer.Option(help="auto, fp32 or bf16 (fp16 on a GPU)")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")]
+TrackOption = Annotated[
+    str | None,
+    typer.Option(
+        help="log settings, the training loss (every ~1/20 of the run), the perplexities and "
+        "metrics.json to mlflow (honours MLFLOW_TRACKING_URI; default sqlite:///mlflow.db here) "
+        "or tensorboard (OUTPUT/tensorboard), or both: mlflow,tensorboard. Needs headstart[track]"
+    ),
+]
+ExperimentOption = Annotated[str, typer.Option(help="--track mlflow: experiment name")]
+TrackDirOption = Annotated[
+    str | None, typer.Option(help="--track tensorboard: write events to DIR/<output name>/ instead")
+]
 
 
 def report(metrics: dict, output: object) -> None:
+    from headstart.distributed import is_main
+
+    if not is_main():  # under accelerate launch or torchrun the main process reports, once
+        return
     out_console.print(
         f"held-out perplexity {metrics['perplexity_before']:,.2f} → "
         f"{metrics['perplexity_after']:,.2f}  {metrics['steps']} steps in "
@@ -47,8 +60,10 @@ def report(metrics: dict, output: object) -> None:
 
 @user_errors
 def adapt(
-    corpus: CorpusOption,
-    output: OutputOption,
+    ctx: typer.Context,
+    # optional here: --resume and --config recipes give them too
+    corpus: Annotated[list[str] | None, CORPUS] = None,
+    output: Annotated[str | None, OUTPUT] = None,
     model: Annotated[
         str, typer.Option(help="hub id, local folder or 'minilm' (packaged default)")
     ] = "minilm",
@@ -77,20 +92,72 @@ def adapt(
             "encoder frozen before 'perplexity before' is measured (0: measure the untrained head)"
         ),
     ] = 200,
+    track: TrackOption = None,
+    experiment: ExperimentOption = "headstart",
+    track_dir: TrackDirOption = None,
+    save_every: Annotated[
+        int | None,
+        typer.Option(
+            help="write a checkpoint every N optimizer steps into OUTPUT/checkpoints (the last "
+            "2 are kept); --resume OUTPUT continues from the latest"
+        ),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="continue the interrupted adapt in this output folder from its latest "
+            "checkpoint, with its saved pretraining.json"
+        ),
+    ] = None,
+    config_file: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="a YAML or JSON recipe of adapt settings (keys as the options: max_length or "
+            "max-length; corpus a file or a list); options given here win over it",
+        ),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Continue masked-LM pretraining of an encoder on a domain corpus (or the task's own
     texts); the output folder works as --model in fit and every other command."""
-    from headstart.pretraining.run import AdaptConfig
+    from headstart.errors import ConfigError
+    from headstart.pretraining.run import AdaptConfig, resumed_adapt_config
     from headstart.pretraining.run import adapt as run_adapt
 
+    given = {
+        name: value for name, value in ctx.params.items()
+        if (source := ctx.get_parameter_source(name)) is not None and source.name != "DEFAULT"
+    }  # fmt: skip
+    if resume is not None:
+        typed = [n for n in given if n not in ("resume", "quiet")]
+        if typed:
+            option = "config" if typed[0] == "config_file" else typed[0].replace("_", "-")
+            raise ConfigError(
+                f"--resume continues {resume} with the settings in its pretraining.json; drop "
+                f"--{option}"
+            )
+        result = run_adapt(resumed_adapt_config(resume, quiet), resume=True)
+        report(result.metrics, result.output)
+        return
+    if config_file is not None:  # the recipe, with the options typed here winning
+        from headstart.recipes import adapt_recipe_config
+
+        del given["config_file"]
+        result = run_adapt(adapt_recipe_config(config_file, given))
+        report(result.metrics, result.output)
+        return
+    if not corpus or output is None:
+        missing = "--corpus" if not corpus else "--output"
+        raise ConfigError(f"missing option {missing}; adapt needs --corpus and --output")
     config = AdaptConfig(
         corpus=corpus, output=output, model=model, text_column=text_column, encoding=encoding,
         steps=steps, epochs=epochs, max_length=max_length, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, warmup_ratio=warmup_ratio, holdout_fraction=holdout_fraction,
         whole_word_mask=whole_word_mask, mlm_probability=mlm_probability, seed=seed,
         precision=precision, overwrite=overwrite, trust_remote_code=trust_remote_code,
-        head_warmup_steps=head_warmup_steps, quiet=quiet,
+        head_warmup_steps=head_warmup_steps, track=track, experiment=experiment,
+        track_dir=track_dir, save_every=save_every, quiet=quiet,
     )  # fmt: skip
     result = run_adapt(config)
     report(result.metrics, result.output)

@@ -9,6 +9,7 @@ import typer
 from headstart.cli.adapt import (
     CorpusOption,
     EpochsOption,
+    ExperimentOption,
     HoldoutOption,
     MaxLengthOption,
     OutputOption,
@@ -16,6 +17,8 @@ from headstart.cli.adapt import (
     QuietOption,
     StepsOption,
     TextColumnOption,
+    TrackDirOption,
+    TrackOption,
     WholeWordOption,
     report,
 )
@@ -55,6 +58,9 @@ def pretrain(
     seed: Annotated[int, typer.Option(help="seed for the split, weights, order, masking")] = 42,
     precision: PrecisionOption = "auto",
     overwrite: Annotated[bool, typer.Option(help="replace an existing --output folder")] = False,
+    track: TrackOption = None,
+    experiment: ExperimentOption = "headstart",
+    track_dir: TrackDirOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Pretrain a small BERT from scratch with masked-LM on a corpus; the output folder works
@@ -69,7 +75,7 @@ def pretrain(
         batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup_ratio=warmup_ratio,
         holdout_fraction=holdout_fraction, whole_word_mask=whole_word_mask,
         mlm_probability=mlm_probability, seed=seed, precision=precision, overwrite=overwrite,
-        quiet=quiet,
+        track=track, experiment=experiment, track_dir=track_dir, quiet=quiet,
     )  # fmt: skip
     result = run_pretrain(settings)
     report(result.metrics, result.output)

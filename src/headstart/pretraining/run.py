@@ -7,25 +7,36 @@ atomically and loads as ``--model DIR`` in every other command.
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
 
+from headstart.checkpoints import restore_weights
+from headstart.distributed import is_main, same_on_all, wait_for_everyone, world_size
 from headstart.errors import ConfigError
 from headstart.precision import pick_device, resolve_precision
+from headstart.pretraining.checkpoints import (
+    MLMCheckpoint,
+    open_output,
+    resumable_settings,
+    resume_point,
+)
 from headstart.pretraining.corpus import pack, read_documents, split_holdout
 from headstart.pretraining.trainer import (
     MLMSettings,
     fix_heldout,
     heldout_loss,
+    heldout_sums,
     perplexity,
     train_mlm,
 )
 from headstart.runfolder import StagedRun, check_target, write_json
+from headstart.tracking import Tracking, tracker_names
 
 # attention-probability dropout while training: 0 lets the fused attention kernel run
 TRAIN_ATTENTION_DROPOUT = 0.0
@@ -53,6 +64,12 @@ class MLMConfig:
     precision: str = "auto"
     overwrite: bool = False
     quiet: bool = False
+    track: str | None = None  # "mlflow", "tensorboard" or both, as fit's --track
+    experiment: str = "headstart"
+    track_dir: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.epochs is not None:
@@ -72,6 +89,8 @@ class MLMConfig:
             raise ConfigError(f"--lr {self.lr}: expected a positive learning rate, e.g. 1e-4")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ConfigError(f"--precision {self.precision}: expected auto, fp32, bf16 or fp16")
+        if self.track is not None:
+            tracker_names(self.track)  # an unknown name fails here
 
 
 @dataclass
@@ -82,6 +101,12 @@ class AdaptConfig(MLMConfig):
     # measures what the source encoder knows of the domain, not an untrained head.
     head_warmup_steps: int = 200
     head_warmup_lr: float = 1e-3
+    save_every: int | None = None  # a checkpoint every N steps in OUTPUT/checkpoints
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.save_every is not None and self.save_every < 1:
+            raise ConfigError(f"--save-every {self.save_every}: expected 1 or more steps")
 
 
 @dataclass
@@ -100,13 +125,30 @@ class MLMResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def adapt(config: AdaptConfig, console: Console | None = None) -> MLMResult:
-    """Continue masked-LM pretraining of ``config.model`` on the corpus."""
+def resumed_adapt_config(output: str, quiet: bool = False) -> AdaptConfig:
+    """The settings an interrupted ``adapt --save-every`` run saved in its output folder."""
+    saved = resumable_settings(Path(output))
+    try:
+        return AdaptConfig(**(saved | {"output": output, "quiet": quiet}))
+    except TypeError as exc:
+        raise ConfigError(f"{output}: pretraining.json does not fit this version ({exc})") from None
+
+
+def adapt(
+    config: AdaptConfig, console: Console | None = None, *, resume: bool = False
+) -> MLMResult:
+    """Continue masked-LM pretraining of ``config.model`` on the corpus. ``resume=True``
+    continues an interrupted ``save_every`` run in ``config.output`` from its latest checkpoint
+    (see :func:`resumed_adapt_config`)."""
     from headstart.models.source import load_tokenizer, resolve
     from headstart.pretraining.mlm import load_mlm
 
+    config = config if is_main() else replace(config, quiet=True)  # under a launcher
     console = console or Console(stderr=True, quiet=config.quiet, soft_wrap=True)
-    check_target(Path(config.output), config.overwrite)  # fail before any work
+    output = Path(config.output)
+    if not resume:
+        check_target(output, config.overwrite)  # fail before any work
+    tracking = Tracking.for_run(config, Path(config.output))  # a missing extra fails here too
     corpus = read_corpus(config)
     source = resolve(config.model)
     tokenizer = load_tokenizer(source, config.trust_remote_code)
@@ -121,7 +163,20 @@ def adapt(config: AdaptConfig, console: Console | None = None) -> MLMResult:
         )
     extra = {"model": config.model, "had_mlm_head": had_head}
     warmup = 0 if had_head else config.head_warmup_steps
-    return _run(config, corpus, model, tokenizer, None, console, extra, head_warmup=warmup)
+    checkpoints, saved = None, None
+    if config.save_every:  # after the input is checked: a bad corpus leaves no folder
+        checkpoints = output / "checkpoints"
+        if resume:
+            saved = resume_point(checkpoints)
+            if saved is None:
+                console.print("resume: no checkpoint was written yet; training from the start")
+        elif is_main():
+            open_output(output, asdict(config), config.overwrite)
+    with tracking:
+        return _run(
+            config, corpus, model, tokenizer, None, console, extra, tracking, head_warmup=warmup,
+            checkpoints=checkpoints if is_main() else None, resume=saved,
+        )  # fmt: skip
 
 
 def pretrain(config: PretrainConfig, console: Console | None = None) -> MLMResult:
@@ -131,14 +186,17 @@ def pretrain(config: PretrainConfig, console: Console | None = None) -> MLMResul
     from headstart.models.source import load_tokenizer, resolve
     from headstart.pretraining.presets import bert_config
 
+    config = config if is_main() else replace(config, quiet=True)  # under a launcher
     console = console or Console(stderr=True, quiet=config.quiet, soft_wrap=True)
     check_target(Path(config.output), config.overwrite)
     bert_config(config.size, config.config, _SizeOnly())  # bad --size/--config before any work
+    tracking = Tracking.for_run(config, Path(config.output))
     corpus = read_corpus(config)
     tokenizer = None if config.train_tokenizer else load_tokenizer(resolve(config.tokenizer))
     builder = _Builder(config, BertForMaskedLM)
     extra = {"size": config.size, "config_file": config.config}
-    return _run(config, corpus, None, tokenizer, builder, console, extra)
+    with tracking:
+        return _run(config, corpus, None, tokenizer, builder, console, extra, tracking)
 
 
 def _fit_new_head(
@@ -160,7 +218,7 @@ def _fit_new_head(
     try:
         head = replace(
             settings, steps=steps, lr=config.head_warmup_lr, warmup_ratio=0.1,
-            seed=settings.seed + 7,
+            seed=settings.seed + 7, on_point=None, save_every=None, resume=None,
         )  # fmt: skip
         return train_mlm(model, tokenizer, chunks, head, console)
     finally:
@@ -235,7 +293,10 @@ def _run(
     builder: _Builder | None,
     console: Console,
     extra: dict[str, Any],
+    tracking: Tracking,
     head_warmup: int = 0,
+    checkpoints: Path | None = None,
+    resume: MLMCheckpoint | None = None,
 ) -> MLMResult:
     import transformers
 
@@ -243,8 +304,8 @@ def _run(
     transformers.utils.logging.disable_progress_bar()
     train_docs, held_docs = corpus.train, corpus.held_out
     if builder is not None:
-        if tokenizer is None:
-            tokenizer = builder.tokenizer(train_docs, console)
+        if tokenizer is None:  # under a launcher: trained once, the same on every process
+            tokenizer = same_on_all(builder.tokenizer(train_docs, console) if is_main() else None)
         model = builder.model(tokenizer, console)
     start = time.perf_counter()
     train_chunks = pack(tokenizer, train_docs, config.max_length, config.whole_word_mask)
@@ -269,29 +330,24 @@ def _run(
         whole_word_mask=config.whole_word_mask,
         mlm_probability=config.mlm_probability,
         quiet=config.quiet,
+        on_point=tracking.log_epoch,  # --track: the training curve as it is drawn
+        save_every=getattr(config, "save_every", None),
+        checkpoint_dir=checkpoints,
+        resume=resume,
     )
     model.to(device)
     held = fix_heldout(held_chunks, tokenizer, settings)
-    if head_warmup:
-        untrained = heldout_loss(model, held, settings)
-        warm = _fit_new_head(model, tokenizer, train_chunks, settings, head_warmup, config, console)
-        extra |= {
-            "perplexity_untrained_head": round(perplexity(untrained), 4),
-            "head_warmup_steps": head_warmup,
-            "head_warmup_seconds": round(warm.seconds, 1),
-        }
-        console.print(
-            f"new head fitted with the encoder frozen: {head_warmup} steps in "
-            f"{warm.seconds:.1f} s (held-out perplexity with the untrained head "
-            f"{perplexity(untrained):,.2f})"
+    if resume is None:
+        measured = _before_training(
+            model, tokenizer, train_chunks, held, settings, head_warmup, config, console
         )
-    start = time.perf_counter()
-    before = heldout_loss(model, held, settings)
-    eval_seconds = time.perf_counter() - start
-    console.print(
-        f"held-out masked-LM loss before {before:.4f}, perplexity {perplexity(before):,.2f} "
-        f"({held.masked_tokens:,} masked tokens, {eval_seconds:.1f} s)"
-    )
+    else:  # the head warmup and "before" were measured by the interrupted run
+        restore_weights(model, resume.weights, resume.path)
+        measured = resume.state.run
+        console.print(f"resume: from {resume.path.name} (step {resume.state.step})", markup=False)
+    before, held_tokens = measured["loss_before"], measured["heldout_masked_tokens"]
+    extra |= measured["extra"]
+    settings.run_state = measured  # saved in each checkpoint
     outcome = train_mlm(model, tokenizer, train_chunks, settings, console)
     after = heldout_loss(model, held, settings)
     metrics = {
@@ -299,7 +355,7 @@ def _run(
         "perplexity_after": round(perplexity(after), 4),
         "loss_before": round(before, 5),
         "loss_after": round(after, 5),
-        "heldout_masked_tokens": held.masked_tokens,
+        "heldout_masked_tokens": held_tokens,
         "heldout_documents": len(held_docs),
         "heldout_chunks": len(held_chunks),
         "train_documents": len(train_docs),
@@ -312,18 +368,62 @@ def _run(
         "final_train_loss": round(outcome.final_train_loss, 5),
         "precision": settings.precision,
         "device": device,
+        "processes": world_size(),  # > 1 under accelerate launch or torchrun
         "curve": outcome.curve,
         **extra,
     }
     target = Path(config.output)
-    with StagedRun(target, config.overwrite) as stage:
-        model.save_pretrained(stage)
-        tokenizer.save_pretrained(stage)
-        write_json(stage / "metrics.json", metrics)
-        write_json(stage / "pretraining.json", asdict(config))
+    if is_main():  # under a launcher one process writes; the others wait for the folder
+        # a checkpointed run owns its folder already (pretraining.json and checkpoints/ in it)
+        with StagedRun(target, config.overwrite or checkpoints is not None) as stage:
+            model.save_pretrained(stage)
+            tokenizer.save_pretrained(stage)
+            write_json(stage / "metrics.json", metrics)
+            write_json(stage / "pretraining.json", asdict(config))
+            tracking.stage_files(stage, metrics)  # tensorboard/ from --track
+            if checkpoints is not None and checkpoints.is_dir():  # kept: the last two
+                os.replace(checkpoints, stage / "checkpoints")
+        tracking.finish(target, metrics)
+    wait_for_everyone()
     console.print(
         f"[bold green]done[/] {outcome.steps} steps in {outcome.seconds:.1f} s "
         f"({metrics['steps_per_second']:.3f} steps/s, {settings.precision}): held-out perplexity "
         f"{metrics['perplexity_before']:,.2f} → {metrics['perplexity_after']:,.2f} → {target}"
     )
     return MLMResult(target, metrics)
+
+
+def _before_training(
+    model: Any,
+    tokenizer: Any,
+    train_chunks: Any,
+    held: Any,
+    settings: MLMSettings,
+    head_warmup: int,
+    config: MLMConfig,
+    console: Console,
+) -> dict[str, Any]:
+    """The new head's warmup (a model without one) and the held-out loss before training."""
+    extra: dict[str, Any] = {}
+    if head_warmup:
+        untrained = heldout_loss(model, held, settings)
+        warm = _fit_new_head(model, tokenizer, train_chunks, settings, head_warmup, config, console)
+        extra = {
+            "perplexity_untrained_head": round(perplexity(untrained), 4),
+            "head_warmup_steps": head_warmup,
+            "head_warmup_seconds": round(warm.seconds, 1),
+        }
+        console.print(
+            f"new head fitted with the encoder frozen: {head_warmup} steps in "
+            f"{warm.seconds:.1f} s (held-out perplexity with the untrained head "
+            f"{perplexity(untrained):,.2f})"
+        )
+    start = time.perf_counter()
+    before_sum, held_tokens = heldout_sums(model, held, settings)  # every token once
+    before = before_sum / max(held_tokens, 1)
+    eval_seconds = time.perf_counter() - start
+    console.print(
+        f"held-out masked-LM loss before {before:.4f}, perplexity {perplexity(before):,.2f} "
+        f"({held_tokens:,} masked tokens, {eval_seconds:.1f} s)"
+    )
+    return {"loss_before": before, "heldout_masked_tokens": held_tokens, "extra": extra}
