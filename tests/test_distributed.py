@@ -20,7 +20,16 @@ from tests.tiny_models import save_tiny
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_two_processes_match_one(tmp_path: Path) -> None:
+# --multi_gpu is accelerate's multi-process launcher, on CPUs too; its --cpu launcher starts one
+# process (no mpirun hostfile) and headstart starts the two itself (headstart.cpu_launch)
+LAUNCHERS = {
+    "multi_gpu": ["--multi_gpu", "--num_processes", "2", "--num_machines", "1"],
+    "cpu": ["--cpu", "--num_processes", "2"],
+}
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_two_processes_match_one(launcher: str, tmp_path: Path) -> None:
     model = save_tiny("bert", tmp_path / "tiny")
     config = json.loads((model / "config.json").read_text())
     (model / "config.json").write_text(json.dumps(config | {"hidden_dropout_prob": 0.0}))
@@ -33,11 +42,9 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     run_dir = tmp_path / "two"
     args = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if k != "calibrate"]
     env = os.environ | {"PYTHONPATH": str(ROOT / "src")}
-    # --multi_gpu is accelerate's multi-process launcher, on CPUs too (its --cpu starts one
-    # process unless given an mpirun hostfile)
     done = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        [sys.executable, "-m", "accelerate.commands.launch", *LAUNCHERS[launcher],
+         "--mixed_precision", "no", "--dynamo_backend", "no",
          "-m", "headstart.cli.main", "fit", *args, "--no-calibrate", "-o", str(run_dir)],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip

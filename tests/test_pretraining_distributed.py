@@ -63,9 +63,9 @@ def setup(tmp_path_factory) -> tuple[Path, Path, dict]:
 @pytest.mark.parametrize(
     "launcher",
     [
-        # --multi_gpu is accelerate's multi-process launcher, on CPUs too
-        ["accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"],
+        # accelerate's CPU launcher: headstart makes it 2 processes (--multi_gpu: fit's test)
+        ["accelerate.commands.launch", "--cpu", "--num_processes", "2",
+         "--mixed_precision", "no", "--dynamo_backend", "no"],
         ["torch.distributed.run", "--nproc_per_node", "2"],
     ],
     ids=["accelerate", "torchrun"],

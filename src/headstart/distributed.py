@@ -43,7 +43,7 @@ def _state() -> Any:
     from accelerate import PartialState
 
     # joins the process group the launcher describes; accelerate takes gloo on CPUs only when
-    # told it runs on CPUs (its own `--cpu` flag starts one process unless given mpirun)
+    # told it runs on CPUs (for its own `--cpu` launcher see headstart.cpu_launch)
     return PartialState(cpu=not torch.cuda.is_available())
 
 
@@ -100,8 +100,11 @@ class DataParallel:
 
     def total(self, *values: float) -> list[float]:
         """Sums over all processes (the epoch's training loss)."""
-        summed = self.accelerator.reduce(torch.tensor(values, dtype=torch.float64), "sum")
-        return [float(v) for v in summed]
+        device = self.accelerator.device  # NCCL reduces only tensors on the GPU
+        summed = self.accelerator.reduce(
+            torch.tensor(values, dtype=torch.float64, device=device), "sum"
+        )
+        return [float(v) for v in summed.cpu()]
 
 
 def sum_over_processes(*values: float) -> list[float]:
