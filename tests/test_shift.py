@@ -209,3 +209,11 @@ def test_cli_bad_input_gives_one_line(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("body,label\nsome text,a\n")
     column = run_shift("--corpus", "t.csv", "--text-column", "text", cwd=tmp_path)
     assert_one_line_error(column, "t.csv", "no column 'text'", "--text-column")
+
+
+def test_a_quoted_pattern_reads_its_files_in_order(tmp_path: Path) -> None:
+    (tmp_path / "b.txt").write_text("third doc\n")
+    (tmp_path / "a.txt").write_text("first doc\n\nsecond doc\n")
+    assert read_corpus([str(tmp_path / "*.txt")]) == ["first doc", "second doc", "third doc"]
+    nothing = run_shift("--corpus", "n*.txt", cwd=tmp_path)
+    assert_one_line_error(nothing, "n*.txt", "no file matches")

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import ConfigError, DataError, ModelError
+from headstart.pretraining.corpus import expand
 
 FRAGMENTED_PIECES = 3
 FREQUENT_WORDS = 1000
@@ -422,16 +423,24 @@ def read_corpus(
     specs: Sequence[str], text_column: str | None = None, encoding: str = "utf-8"
 ) -> list[str]:
     """Texts of text files (one document per line), tables (their text column) or the builtin
-    ``bbc-news``, in order."""
+    ``bbc-news``, in order; a quoted pattern (``'corpus/*.txt'``) stands for its files."""
     from headstart.data.builtin import is_builtin, load_bbc_news
+
+    texts: list[str] = []
+    for given in specs:
+        if is_builtin(given):
+            texts.extend(load_bbc_news()[0])
+            continue
+        texts.extend(_read_texts(expand([given]), text_column, encoding))  # a quoted pattern too
+    return texts
+
+
+def _read_texts(paths: list[Path], text_column: str | None, encoding: str) -> list[str]:
     from headstart.data.labelled import resolve_text_column
     from headstart.data.readers import detect_format, read_table
 
     texts: list[str] = []
-    for spec in specs:
-        if is_builtin(spec):
-            texts.extend(load_bbc_news()[0])
-            continue
+    for spec in map(str, paths):
         if not Path(spec).exists():
             raise DataError(
                 f"{spec}: file not found; pass a text file (one document per line), a table "
