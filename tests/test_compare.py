@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from headstart.cli.main import app
@@ -22,20 +23,31 @@ STRATEGIES = ["head", "tfidf", "scratch"]
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("compare")
-    model = str(save_tiny("bert", root / "tiny"))
-    args = [
-        "compare", "--data", str(write_csv(root / "train.csv", 40)),
-        "--eval-data", str(write_csv(root / "eval.csv", 12)),
-        "--test-data", str(write_csv(root / "test.csv", 12)),
-        "--model", model, "--strategies", ",".join(STRATEGIES), "--seeds", "2",
-        "--train-sizes", "20,all", "--curve-strategy", "head", "--epochs", "1",
-        "--max-length", "24", "--batch-size", "8", "--cache-dir", str(root / "cache"),
-        "-o", str(root / "out"),
-    ]  # fmt: skip
+    options = {
+        "data": str(write_csv(root / "train.csv", 40)),
+        "eval-data": str(write_csv(root / "eval.csv", 12)),
+        "test-data": str(write_csv(root / "test.csv", 12)),
+        "model": str(save_tiny("bert", root / "tiny")), "strategies": ",".join(STRATEGIES),
+        "seeds": 2, "train-sizes": "20,all", "curve-strategy": "head", "epochs": 1,
+        "max-length": 24, "batch-size": 8, "cache-dir": str(root / "cache"),
+        "output": str(root / "out"),
+    }  # fmt: skip
+    args = ["compare", *(f"--{k}={v}" for k, v in options.items())]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
-    again = CliRunner().invoke(app, args)  # nothing left to do: every job is reused
-    return {"out": root / "out", "first": first.output, "again": again}
+    # the same settings as a recipe (lists, underscores), tracked: every job is reused (so the
+    # recipe gave the same settings) and every job is logged
+    recipe = options | {"strategies": STRATEGIES, "train_sizes": [20, "all"],
+                        "track": "mlflow,tensorboard"}  # fmt: skip
+    del recipe["train-sizes"]
+    (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    again = CliRunner().invoke(
+        app,
+        ["compare", "--config", str(root / "recipe.yaml"), "--experiment", "cmp"],
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    return {"out": root / "out", "first": first.output, "again": again, "mlflow": uri}
 
 
 def test_comparison_json_has_every_strategy_over_seeds(compared: dict[str, Any]) -> None:
@@ -62,6 +74,48 @@ def test_a_second_run_reuses_every_finished_job(compared: dict[str, Any]) -> Non
     again = compared["again"]
     assert again.exit_code == 0, again.output
     assert "reusing 10 finished jobs" in again.output and "; 0 to run" in again.output
+
+
+def test_a_recipe_run_is_logged_to_mlflow_and_tensorboard(compared: dict[str, Any]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    assert compared["again"].exit_code == 0, compared["again"].output
+    client = MlflowClient(tracking_uri=compared["mlflow"])
+    experiment = client.get_experiment_by_name("cmp")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1 and len(runs) == 11  # the comparison and its 10 jobs
+    parent = parents[0]
+    params = parent.data.params
+    assert params["model"].endswith("tiny") and params["seeds"] == "[42, 43]"
+    comparison = json.loads((compared["out"] / "comparison.json").read_text())
+    for name, entry in comparison["strategies"].items():
+        assert parent.data.metrics[f"{name}_mean"] == pytest.approx(entry["mean"])
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"comparison.json", "report.md", "report.html", "figures"} <= artifacts
+    head = next(r for r in runs if r.info.run_name == "out/head-nall-seed42")
+    assert head.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert head.data.params["candidate"] == "head" and head.data.params["seed"] == "42"
+    job = json.loads((compared["out"] / "jobs" / "head-nall-seed42.json").read_text())
+    assert head.data.metrics["test_accuracy"] == pytest.approx(job["metrics"]["test"]["accuracy"])
+    history = client.get_metric_history(head.info.run_id, "eval_accuracy")
+    assert [m.step for m in history] == [1]
+    folders = sorted(p.name for p in (compared["out"] / "tensorboard").iterdir())
+    assert len(folders) == 11 and "summary" in folders and "tfidf-n20-seed43" not in folders
+    assert all(any((compared["out"] / "tensorboard" / f).glob("events.*")) for f in folders)
+
+
+def test_bad_compare_recipe_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    cases = [
+        ("data: t.csv\nstrategy: head\n", "unknown setting 'strategy'; did you mean 'strategies'?"),
+        ("data: t.csv\nseeds: three\n", "'seeds' must be an integer, got 'three'"),
+        ("eval_data: t.csv\n", "--data is required"),
+    ]
+    for text, message in cases:
+        (tmp_path / "r.yaml").write_text(text)
+        result = CliRunner().invoke(app, ["compare", "--config", str(tmp_path / "r.yaml")])
+        assert result.exit_code == 1, result.output
+        assert message in result.output and len(result.output.strip().splitlines()) == 1
 
 
 def test_reports_are_written(compared: dict[str, Any]) -> None:

@@ -189,7 +189,13 @@ def check_types(
     an int given to a float field or a number to a string field, converted to) its type in
     ``config_class`` (FitConfig; adapt's recipes: AdaptConfig)."""
     hints = typing.get_type_hints(config_class)
-    known = [f.name for f in fields(config_class)]
+    return check_settings(values, source, {f.name: hints[f.name] for f in fields(config_class)})
+
+
+def check_settings(values: dict[str, Any], source: str, hints: dict[str, Any]) -> dict[str, Any]:
+    """:func:`check_types` against ``hints``, a mapping of setting name to type (the options
+    of a command, for ``compare --config``)."""
+    known = list(hints)
     checked: dict[str, Any] = {}
     for key, value in values.items():
         name = str(key).replace("-", "_")

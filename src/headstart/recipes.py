@@ -4,7 +4,8 @@ Keys are :class:`~headstart.config.FitConfig` field names (``max_length`` or ``m
 options given on the command line win over the file. A run folder's ``config.json`` is a
 recipe too: it reproduces the run into a new run folder (its ``output`` and ``overwrite`` are
 dropped, so the original run is never overwritten by accident; ``--output`` picks the folder).
-``headstart adapt --config recipe.yaml`` takes a recipe of adapt settings the same way.
+``headstart adapt --config recipe.yaml`` takes a recipe of adapt settings the same way, and
+``headstart compare --config recipe.yaml`` one of compare's options.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from headstart.config import FitConfig, check_types
+from headstart.config import FitConfig, check_settings, check_types
 from headstart.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -104,3 +105,20 @@ def adapt_recipe_config(path: str | Path, overrides: dict[str, Any] | None = Non
         return AdaptConfig(**merged)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+# compare options that are comma-separated text on the command line and may be lists in a file
+LIST_OPTIONS = ("strategies", "train_sizes")
+
+
+def compare_recipe(
+    path: str | Path, hints: dict[str, Any], given: dict[str, Any]
+) -> dict[str, Any]:
+    """The settings of a ``compare --config`` recipe (keys as compare's options, each checked
+    against ``hints``), with ``given`` (the options typed on the command line) winning."""
+    path = Path(path)
+    values = load_recipe(path)
+    for key in list(values):
+        if str(key).replace("-", "_") in LIST_OPTIONS and isinstance(values[key], list):
+            values[key] = ",".join(str(v) for v in values[key])
+    return check_settings(values, str(path), hints) | given

@@ -1,6 +1,7 @@
 """Experiment tracking for ``fit --track mlflow|tensorboard``: the run's settings, each epoch's
 history record and, at the end, its final metrics and files. ``adapt`` and ``pretrain`` use the
 same trackers: a record is then a training-curve point (``step``), the finals the perplexities.
+``compare --track`` logs a finished comparison (``comparison/tracking.py``).
 
 Both backends are optional extras (``pip install 'headstart[track]'``); they are imported only
 when a tracker is made, so ``import headstart`` never needs them.
@@ -107,6 +108,19 @@ def final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def mlflow_experiment(client: Any, name: str) -> str:
+    """The id of the MLflow experiment ``name``, created if it does not exist yet."""
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(client.create_experiment(name))
+    except MlflowException:  # another process created it in between
+        return str(client.get_experiment_by_name(name).experiment_id)
+
+
 class MlflowTracker:
     """One MLflow run per fit, through ``MlflowClient`` (no global active run, so a tracker
     never picks up or ends someone else's run). ``MLFLOW_TRACKING_URI`` is honoured; the
@@ -125,16 +139,7 @@ class MlflowTracker:
         self.params: set[str] = set()
 
     def start(self, config: TrackedConfig) -> None:
-        from mlflow.exceptions import MlflowException
-
-        found = self.client.get_experiment_by_name(self.experiment)
-        if found is not None:
-            experiment_id = found.experiment_id
-        else:
-            try:
-                experiment_id = self.client.create_experiment(self.experiment)
-            except MlflowException:  # another process created it in between
-                experiment_id = self.client.get_experiment_by_name(self.experiment).experiment_id
+        experiment_id = mlflow_experiment(self.client, self.experiment)
         run = self.client.create_run(experiment_id, run_name=self.run_name)
         self.run_id = run.info.run_id
         skip = ("quiet", "overwrite", "track", "experiment", "track_dir")

@@ -37,7 +37,7 @@ TrackOption = Annotated[
     typer.Option(
         help="log settings, the training loss (every ~1/20 of the run), the perplexities and "
         "metrics.json to mlflow (honours MLFLOW_TRACKING_URI; default sqlite:///mlflow.db here) "
-        "or tensorboard (OUTPUT/tensorboard), or both: mlflow,tensorboard. Needs headstart[track]"
+        "or tensorboard (OUTPUT/tensorboard), or both: mlflow,tensorboard. Needs the track extra"
     ),
 ]
 ExperimentOption = Annotated[str, typer.Option(help="--track mlflow: experiment name")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,7 +36,10 @@ def _sizes(value: str | None) -> tuple[int | None, ...]:
 
 @user_errors
 def compare(
-    data: Annotated[str, typer.Option("--data", help="training file or builtin dataset")],
+    ctx: typer.Context,
+    data: Annotated[
+        str | None, typer.Option("--data", help="training file or builtin dataset")
+    ] = None,
     eval_data: Annotated[str | None, typer.Option(help="evaluation file")] = None,
     test_data: Annotated[
         str | None, typer.Option(help="test file: the comparison's metric is measured on it")
@@ -74,34 +78,63 @@ def compare(
     class_weights: Annotated[str | None, typer.Option(help="auto: balanced class weights")] = None,
     cache_dir: Annotated[str | None, typer.Option(help="feature cache folder")] = None,
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16")] = "auto",
+    track: Annotated[
+        str | None,
+        typer.Option(
+            help="log the finished comparison to mlflow (a parent run, a nested run per job; "
+            "honours MLFLOW_TRACKING_URI, default sqlite:///mlflow.db here) or tensorboard "
+            "(OUTPUT/tensorboard, a folder per job), or both. Needs the track extra"
+        ),
+    ] = None,
+    experiment: Annotated[str, typer.Option(help="--track mlflow: experiment name")] = "headstart",
+    track_dir: Annotated[
+        str | None,
+        typer.Option(help="--track tensorboard: write events to DIR/<output name>/ instead"),
+    ] = None,
+    config_file: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="a YAML or JSON recipe of these options (keys as the options: max_length or "
+            "max-length; strategies and train_sizes may be lists); options given here win",
+        ),
+    ] = None,
 ) -> None:
     """Train several strategies over several seeds and report quality, cost and variance."""
+    values = dict(ctx.params)
+    if config_file is not None:  # the recipe, with the options typed here winning
+        from headstart.recipes import compare_recipe
+
+        given = {
+            name: value for name, value in values.items()
+            if (source := ctx.get_parameter_source(name)) is not None
+            and source.name != "DEFAULT" and name != "config_file"
+        }  # fmt: skip
+        values |= compare_recipe(config_file, OPTION_TYPES, given)
+    if not values["data"]:
+        raise ConfigError("--data is required: a training file, or a recipe with --config")
+    _compare(values)
+
+
+def _compare(values: dict[str, Any]) -> None:
     from headstart.comparison.runner import CompareSpec
     from headstart.comparison.runner import compare as run_compare
 
-    options: dict[str, Any] = {
-        "text_column": text_column,
-        "text_pair_column": text_pair_column,
-        "label_column": label_column,
-        "max_length": max_length,
-        "batch_size": batch_size,
-        "epochs": epochs,
-        "patience": patience,
-        "class_weights": class_weights,
-        "cache_dir": cache_dir,
-        "precision": precision,
-    }
+    data, output, strategies = values["data"], values["output"], values["strategies"]
     spec = CompareSpec(
         data=data,
-        eval_data=eval_data,
-        test_data=test_data,
-        model=model,
+        eval_data=values["eval_data"],
+        test_data=values["test_data"],
+        model=values["model"],
         output=Path(output),
         candidates=tuple(s.strip() for s in strategies.split(",") if s.strip()),
-        seeds=seeds,
-        train_sizes=_sizes(train_sizes),
-        curve_strategy=curve_strategy,
-        options={k: v for k, v in options.items() if v is not None},
+        seeds=values["seeds"],
+        train_sizes=_sizes(values["train_sizes"]),
+        curve_strategy=values["curve_strategy"],
+        options={k: values[k] for k in FIT_OPTIONS if values[k] is not None},
+        track=values["track"],
+        experiment=values["experiment"],
+        track_dir=values["track_dir"],
     )
     result = run_compare(spec, err_console)
     s = result["strategies"]
@@ -118,3 +151,14 @@ def compare(
         f"{Path(output) / 'report.html'}",
         markup=False,
     )
+
+
+# the options every job's fit takes as they are
+FIT_OPTIONS = ("text_column", "text_pair_column", "label_column", "max_length", "batch_size",
+               "epochs", "patience", "class_weights", "cache_dir", "precision")  # fmt: skip
+# each option's type, for checking a recipe's values
+OPTION_TYPES = {
+    name: hint
+    for name, hint in typing.get_type_hints(compare).items()
+    if name not in ("ctx", "config_file", "return")
+}

@@ -153,7 +153,7 @@ def fit(
         typer.Option(
             help="log settings, per-epoch metrics and the run's files to mlflow (honours "
             "MLFLOW_TRACKING_URI; default sqlite:///mlflow.db here) or tensorboard "
-            "(RUN_DIR/tensorboard), or both: mlflow,tensorboard. Needs headstart[track]"
+            "(RUN_DIR/tensorboard), or both: mlflow,tensorboard. Needs the track extra"
         ),
     ] = None,
     experiment: Annotated[str, typer.Option(help="--track mlflow: experiment name")] = "headstart",

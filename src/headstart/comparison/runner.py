@@ -23,6 +23,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from headstart.comparison.tracking import check_trackers, track_comparison
 from headstart.config import FitConfig
 from headstart.errors import ConfigError, HeadstartError
 from headstart.strategies import STRATEGIES
@@ -65,6 +66,9 @@ class CompareSpec:
     train_sizes: tuple[int | None, ...] = ()  # learning curve; None stands for "all"
     curve_strategy: str = "full"  # the pretrained side of the learning curve
     options: dict[str, Any] = field(default_factory=dict)  # FitConfig fields for every job
+    track: str | None = None  # "mlflow", "tensorboard" or both: the finished comparison, logged
+    experiment: str = "headstart"
+    track_dir: str | None = None
 
     def seed_list(self) -> list[int]:
         return [self.first_seed + i for i in range(self.seeds)]
@@ -125,6 +129,7 @@ def check_spec(spec: CompareSpec) -> None:
         )
     for job in spec.jobs():
         spec.fit_config(job)
+    check_trackers(spec.track)
 
 
 # -- one job, in a child process ---------------------------------------------------------------
@@ -416,4 +421,5 @@ def compare(spec: CompareSpec, console: Console) -> dict[str, Any]:
     comparison = aggregate(results, info)
     _write_json_atomic(spec.output / "comparison.json", comparison)
     write_reports(spec.output, comparison)
+    track_comparison(spec.track, spec.experiment, spec.track_dir, spec.output, comparison, results)
     return comparison
