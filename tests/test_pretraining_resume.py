@@ -15,20 +15,10 @@ from typer.testing import CliRunner
 
 from headstart.cli.main import app
 from headstart.pretraining.run import AdaptConfig, adapt
+from tests.finance_corpus import CORPUS, needs_corpus, one_thread  # noqa: F401 (a fixture)
 from tests.tiny_models import save_tiny
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-CORPUS = DATA / "finance_corpus" / "reuters21578_notused_bodies.part1.txt"
-pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason="../shared/data is not here")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One thread: the same float sums in both runs (the comparison is exact)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = needs_corpus
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from headstart.cli.common import out_console, user_errors
+from headstart.cli.common import ExperimentOption, TrackDirOption, out_console, user_errors
 
 CORPUS = typer.Option(
     "--corpus",
@@ -39,10 +39,6 @@ TrackOption = Annotated[
         "metrics.json to mlflow (honours MLFLOW_TRACKING_URI; default sqlite:///mlflow.db here) "
         "or tensorboard (OUTPUT/tensorboard), or both: mlflow,tensorboard. Needs the track extra"
     ),
-]
-ExperimentOption = Annotated[str, typer.Option(help="--track mlflow: experiment name")]
-TrackDirOption = Annotated[
-    str | None, typer.Option(help="--track tensorboard: write events to DIR/<output name>/ instead")
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +16,12 @@ from headstart.errors import HeadstartError
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
+
+# --track's companions, the same for fit, compare, adapt and pretrain
+ExperimentOption = Annotated[str, typer.Option(help="--track mlflow: experiment name")]
+TrackDirOption = Annotated[
+    str | None, typer.Option(help="--track tensorboard: write events to DIR/<output name>/ instead")
+]
 
 
 def user_errors(func: F) -> F:

@@ -8,7 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
-from headstart.cli.common import err_console, out_console, user_errors
+from headstart.cli.common import (
+    ExperimentOption,
+    TrackDirOption,
+    err_console,
+    out_console,
+    user_errors,
+)
 from headstart.errors import ConfigError
 
 
@@ -86,11 +92,8 @@ def compare(
             "(OUTPUT/tensorboard, a folder per job), or both. Needs the track extra"
         ),
     ] = None,
-    experiment: Annotated[str, typer.Option(help="--track mlflow: experiment name")] = "headstart",
-    track_dir: Annotated[
-        str | None,
-        typer.Option(help="--track tensorboard: write events to DIR/<output name>/ instead"),
-    ] = None,
+    experiment: ExperimentOption = "headstart",
+    track_dir: TrackDirOption = None,
     config_file: Annotated[
         str | None,
         typer.Option(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from headstart.cli.common import out_console, user_errors
+from headstart.cli.common import ExperimentOption, TrackDirOption, out_console, user_errors
 from headstart.config import FitConfig
 from headstart.distributed import is_main
 from headstart.errors import ConfigError
@@ -156,11 +156,8 @@ def fit(
             "(RUN_DIR/tensorboard), or both: mlflow,tensorboard. Needs the track extra"
         ),
     ] = None,
-    experiment: Annotated[str, typer.Option(help="--track mlflow: experiment name")] = "headstart",
-    track_dir: Annotated[
-        str | None,
-        typer.Option(help="--track tensorboard: write events to DIR/<run name>/ instead"),
-    ] = None,
+    experiment: ExperimentOption = "headstart",
+    track_dir: TrackDirOption = None,
     output: Annotated[
         str | None,
         typer.Option("--output", "-o", help="run folder (default runs/<time>-<data>-<strategy>)"),

@@ -9,7 +9,6 @@ import typer
 from headstart.cli.adapt import (
     CorpusOption,
     EpochsOption,
-    ExperimentOption,
     HoldoutOption,
     MaxLengthOption,
     OutputOption,
@@ -17,12 +16,11 @@ from headstart.cli.adapt import (
     QuietOption,
     StepsOption,
     TextColumnOption,
-    TrackDirOption,
     TrackOption,
     WholeWordOption,
     report,
 )
-from headstart.cli.common import user_errors
+from headstart.cli.common import ExperimentOption, TrackDirOption, user_errors
 from headstart.pretraining.presets import SIZES
 
 SIZE_HELP = "; ".join(f"{name}: {size.summary}" for name, size in SIZES.items())
