@@ -153,6 +153,7 @@ def test_bad_compare_options_are_one_line() -> None:
         (["--train-sizes", "100,lots"], "--train-sizes: 'lots'"),
         (["--seeds", "0"], "--seeds must be 1 or more"),
         (["--curve-strategy", "tfidf", "--train-sizes", "10"], "--curve-strategy"),
+        (["--track", "wandb"], "unknown --track 'wandb'"),
     ]
     for extra, message in cases:
         result = CliRunner().invoke(app, ["compare", "--data", "missing.csv", *extra])

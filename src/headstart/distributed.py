@@ -100,18 +100,14 @@ class DataParallel:
 
     def total(self, *values: float) -> list[float]:
         """Sums over all processes (the epoch's training loss)."""
-        device = self.accelerator.device  # NCCL reduces only tensors on the GPU
-        summed = self.accelerator.reduce(
-            torch.tensor(values, dtype=torch.float64, device=device), "sum"
-        )
-        return [float(v) for v in summed.cpu()]
+        return sum_over_processes(*values)
 
 
 def sum_over_processes(*values: float) -> list[float]:
     """Each value summed over all processes (a held-out loss and its token count)."""
     from accelerate.utils import reduce
 
-    state = _state()
+    state = _state()  # on its device: NCCL reduces only tensors on the GPU
     summed = reduce(torch.tensor(values, dtype=torch.float64, device=state.device), "sum")
     return [float(v) for v in summed.cpu()]
 

@@ -73,6 +73,25 @@ def make_trackers(config: TrackedConfig, run_dir: Path) -> list[Tracker]:
     return trackers
 
 
+def require_trackers(track: str | None) -> list[str]:
+    """The tracker names, each importable: a missing extra fails before any work (for commands
+    that make their trackers only at the end, such as compare)."""
+    import importlib
+
+    names = tracker_names(track)
+    for name in names:
+        try:
+            importlib.import_module("mlflow" if name == "mlflow" else "torch.utils.tensorboard")
+        except ImportError:
+            raise _needs_extra(name) from None
+    return names
+
+
+def mlflow_uri() -> str:
+    """``MLFLOW_TRACKING_URI``, else a SQLite database in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_MLFLOW_URI
+
+
 def _needs_extra(what: str) -> ConfigError:
     return ConfigError(f"--track {what} needs the tracking extra: pip install 'headstart[track]'")
 
@@ -131,7 +150,7 @@ class MlflowTracker:
             from mlflow.tracking import MlflowClient
         except ImportError:
             raise _needs_extra("mlflow") from None
-        self.uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_MLFLOW_URI
+        self.uri = mlflow_uri()
         self.client = MlflowClient(tracking_uri=self.uri)
         self.experiment = experiment
         self.run_name = run_name

@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from headstart.cli.common import ExperimentOption, TrackDirOption, out_console, user_errors
+from headstart.cli.common import (
+    ExperimentOption,
+    TrackDirOption,
+    out_console,
+    typed_options,
+    user_errors,
+)
 
 CORPUS = typer.Option(
     "--corpus",
@@ -121,10 +127,7 @@ def adapt(
     from headstart.pretraining.run import AdaptConfig, resumed_adapt_config
     from headstart.pretraining.run import adapt as run_adapt
 
-    given = {
-        name: value for name, value in ctx.params.items()
-        if (source := ctx.get_parameter_source(name)) is not None and source.name != "DEFAULT"
-    }  # fmt: skip
+    given = typed_options(ctx)
     if resume is not None:
         typed = [n for n in given if n not in ("resume", "quiet")]
         if typed:

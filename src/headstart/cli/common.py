@@ -24,6 +24,16 @@ TrackDirOption = Annotated[
 ]
 
 
+def typed_options(ctx: typer.Context) -> dict[str, Any]:
+    """The options the user gave (typed, or through an environment variable), not Typer's
+    defaults: with a recipe, its values stand where the command line says nothing."""
+    return {
+        name: value
+        for name, value in ctx.params.items()
+        if (source := ctx.get_parameter_source(name)) is not None and source.name != "DEFAULT"
+    }
+
+
 def user_errors(func: F) -> F:
     """A HeadstartError becomes ``error: …`` on stderr and exit code 1, never a traceback."""
 

@@ -13,6 +13,7 @@ from headstart.cli.common import (
     TrackDirOption,
     err_console,
     out_console,
+    typed_options,
     user_errors,
 )
 from headstart.errors import ConfigError
@@ -108,11 +109,8 @@ def compare(
     if config_file is not None:  # the recipe, with the options typed here winning
         from headstart.recipes import compare_recipe
 
-        given = {
-            name: value for name, value in values.items()
-            if (source := ctx.get_parameter_source(name)) is not None
-            and source.name != "DEFAULT" and name != "config_file"
-        }  # fmt: skip
+        given = typed_options(ctx)
+        del given["config_file"]
         values |= compare_recipe(config_file, OPTION_TYPES, given)
     if not values["data"]:
         raise ConfigError("--data is required: a training file, or a recipe with --config")

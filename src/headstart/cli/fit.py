@@ -7,7 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from headstart.cli.common import ExperimentOption, TrackDirOption, out_console, user_errors
+from headstart.cli.common import (
+    ExperimentOption,
+    TrackDirOption,
+    out_console,
+    typed_options,
+    user_errors,
+)
 from headstart.config import FitConfig
 from headstart.distributed import is_main
 from headstart.errors import ConfigError
@@ -194,7 +200,7 @@ def fit(
     from headstart.api import fit as run_fit
     from headstart.evaluation import headline
 
-    given = _given_options(ctx, locals())
+    given = _given_options(ctx)
     if resume is not None:
         others = [f"--{k.replace('_', '-')}" for k in given if k != "quiet"]
         if others or config_file:
@@ -216,14 +222,10 @@ def fit(
     )
 
 
-def _given_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
-    """The settings the user typed (not Typer's defaults), so that a recipe's values are kept
-    where the command line says nothing."""
-    given = {}
-    for name, value in values.items():
-        source = ctx.get_parameter_source(name) if name in FIELDS else None
-        if source is not None and source.name != "DEFAULT":
-            given[name] = value
+def _given_options(ctx: typer.Context) -> dict[str, Any]:
+    """The FitConfig settings the user gave, so that a recipe's values are kept where the
+    command line says nothing."""
+    given = {k: v for k, v in typed_options(ctx).items() if k in FIELDS}
     if given.get("attention_dropout") is not None and given["attention_dropout"] < 0:
         given["attention_dropout"] = None  # -1: the model's own
     return given

@@ -23,10 +23,11 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from headstart.comparison.tracking import check_trackers, track_comparison
+from headstart.comparison.tracking import track_comparison
 from headstart.config import FitConfig
 from headstart.errors import ConfigError, HeadstartError
 from headstart.strategies import STRATEGIES
+from headstart.tracking import require_trackers
 
 BASELINES = ("tfidf", "scratch")
 CANDIDATES = (*STRATEGIES, *BASELINES)
@@ -129,7 +130,7 @@ def check_spec(spec: CompareSpec) -> None:
         )
     for job in spec.jobs():
         spec.fit_config(job)
-    check_trackers(spec.track)
+    require_trackers(spec.track)  # a missing extra fails before hours of training
 
 
 # -- one job, in a child process ---------------------------------------------------------------

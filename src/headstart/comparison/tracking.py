@@ -14,27 +14,19 @@ comparison logs every job once, in the run of the invocation that finished it.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from headstart.tracking import DEFAULT_MLFLOW_URI, epoch_metrics, mlflow_experiment, tracker_names
+from headstart.tracking import (
+    epoch_metrics,
+    final_metrics,
+    mlflow_experiment,
+    mlflow_uri,
+    tracker_names,
+)
 
 REPORT_FILES = ("comparison.json", "report.md", "report.html")
-
-
-def check_trackers(track: str | None) -> list[str]:
-    """The tracker names, each importable: a missing extra fails before hours of training."""
-    names = tracker_names(track)
-    from headstart.tracking import MlflowTracker, TensorBoardTracker
-
-    for name in names:  # their constructors import the backend and say which extra is missing
-        if name == "mlflow":
-            MlflowTracker("check", "check")
-        else:
-            TensorBoardTracker(Path("check"), "check")
-    return names
 
 
 def job_name(result: dict[str, Any]) -> str:
@@ -43,17 +35,11 @@ def job_name(result: dict[str, Any]) -> str:
 
 
 def job_finals(result: dict[str, Any]) -> dict[str, float]:
-    """A job's final numbers: best-epoch eval (``final_eval_*``), test (``test_*``), cost."""
-    metrics = result["metrics"]
-    out = {"peak_rss_mb": float(result["peak_rss_mb"])}
-    out["wall_seconds"] = float(result["wall_seconds"])
-    if "train_seconds" in metrics:
-        out["train_seconds"] = float(metrics["train_seconds"])
-    for split, prefix in (("eval", "final_eval_"), ("test", "test_")):
-        for key, value in (metrics.get(split) or {}).items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                out[prefix + key] = float(value)
-    return out
+    """A job's final numbers as fit's tracker logs them (``final_eval_*``, ``test_*``,
+    ``train_seconds``) and its cost."""
+    costs = {"peak_rss_mb": float(result["peak_rss_mb"])}
+    costs["wall_seconds"] = float(result["wall_seconds"])
+    return final_metrics(result["metrics"]) | costs
 
 
 def strategy_metrics(comparison: dict[str, Any]) -> dict[str, float]:
@@ -99,7 +85,7 @@ def _to_mlflow(
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_MLFLOW_URI)
+    client = MlflowClient(tracking_uri=mlflow_uri())
     experiment_id = mlflow_experiment(client, experiment)
     stamp = int(time.time() * 1000)
     parent = client.create_run(
