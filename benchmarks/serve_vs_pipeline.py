@@ -11,10 +11,13 @@ Servers (each its own process, all started first and kept up, so passes can be i
   the pipeline, so the difference is the serving (micro-batching, sorted batches, no loop
   blocking), not the arithmetic.
 - ``headstart serve``: the defaults (``--precision auto``: bf16 on a CPU with AMX or
-  AVX512-bf16; ``--max-batch-size 64 --max-wait-ms 5``).
+  AVX512-bf16; ``--max-batch-size 64 --max-wait-ms 5``; ``--workers 0``: a model call per CPU
+  core at once, each on one thread).
 - ``--also-onnx``: ``headstart serve --backend onnx`` on an int8 export made here.
 - ``--also-naive-bf16``: the naive server with its model in bf16, to compare like with like
   against ``headstart serve``'s bf16.
+- ``--also-one-worker``: ``headstart serve --workers 1``: one model call at a time on all the
+  threads, instead of the default's concurrent calls on one thread each.
 
 Load: SST-2 dev (872 sentences), one text per request (``--texts-per-request`` to change),
 ``--clients`` (16) concurrent keep-alive connections, each sending its next request as soon as
@@ -149,6 +152,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N dev sentences")
     parser.add_argument("--also-onnx", action="store_true", help="add serve --backend onnx int8")
     parser.add_argument("--also-naive-bf16", action="store_true", help="add the naive in bf16")
+    parser.add_argument(
+        "--also-one-worker",
+        action="store_true",
+        help="add serve --workers 1 (one model call at a time, on all threads)",
+    )
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results" / "serve.json")
     args = parser.parse_args()
 
@@ -169,6 +177,8 @@ def main() -> None:
     }  # fmt: skip
     if not args.also_naive_bf16:
         del sides["naive pipeline bf16"]
+    if args.also_one_worker:
+        sides["headstart serve --workers 1"] = [*serve, "--workers", "1", "--port"]
     if args.also_onnx:
         export = workdir / "onnx-int8"
         subprocess.run([*headstart_command(), "export", str(args.run), "--quantize", "int8",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
@@ -186,3 +187,23 @@ def test_body_limit_refuses_huge_bodies_before_parsing(runs: dict[str, Path]) ->
     with client_for(runs["classification"], max_texts=2, max_chars=10) as client:
         response = client.post("/predict", content=b'{"texts": ["' + b"a" * 10_000 + b'"]}')
     assert response.status_code == 413 and response.json()["field"] == "body"
+
+
+@pytest.fixture
+def restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("task", ["classification", "tokens"])
+def test_concurrent_workers_give_the_rows_of_one(runs: dict[str, Path], task, restore_threads):
+    # 7 texts of mixed lengths in chunks of 2: four batches over 2 workers, and a lone text
+    texts = ["a fine day", "the worst film ever made, truly", "ok", "no", "yes and no", "b", "c d"]
+    one = load_predictor(runs[task], "torch", precision="fp32", batch_size=2)
+    threads = torch.get_num_threads()
+    two = load_predictor(runs[task], "torch", precision="fp32", batch_size=2, workers=2)
+    assert two.workers == 2 and torch.get_num_threads() == max(1, threads // 2)
+    torch.testing.assert_close(two.logits(texts), one.logits(texts), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(two.logits(texts[:1]), one.logits(texts[:1]))
+    assert two.predict(texts) == one.predict(texts)

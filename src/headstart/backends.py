@@ -15,16 +15,28 @@ BACKENDS = ("torch", "onnx")
 
 
 def load_predictor(
-    path: str | Path, backend: str = "torch", *, precision: str = "auto", batch_size: int = 64
+    path: str | Path,
+    backend: str = "torch",
+    *,
+    precision: str = "auto",
+    batch_size: int = 64,
+    workers: int = 1,
 ) -> Any:
     """torch: :func:`headstart.load` on a run folder. onnx: an export folder, or a run folder
-    with one in ``onnx/`` (precision is that of the export: fp32 or int8)."""
+    with one in ``onnx/`` (precision is that of the export: fp32 or int8). ``workers``: batches
+    run concurrently on that many threads (0: one per CPU core, see
+    :func:`~headstart.predictor.auto_workers`)."""
+    if workers < 1:
+        from headstart.precision import pick_device
+        from headstart.predictor import auto_workers
+
+        workers = auto_workers(pick_device() if backend == "torch" else "cpu")
     if backend == "torch":
         from headstart.api import load
 
-        return load(path, precision=precision, batch_size=batch_size)
+        return load(path, precision=precision, batch_size=batch_size, workers=workers)
     if backend == "onnx":
         from headstart.onnx_predictor import OnnxPredictor
 
-        return OnnxPredictor.from_path(path, batch_size=batch_size)
+        return OnnxPredictor.from_path(path, batch_size=batch_size, workers=workers)
     raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got '{backend}'")

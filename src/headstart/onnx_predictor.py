@@ -8,6 +8,7 @@ Needs the ``export`` extra (``onnxruntime``).
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ class OnnxPredictor(Predictor):
         *,
         batch_size: int = 64,
         max_length: int | None = None,
+        workers: int = 1,
     ):
         # Not Predictor.__init__: there is no torch model to copy.
         self.session = session
@@ -64,6 +66,13 @@ class OnnxPredictor(Predictor):
         self.input_names = [i.name for i in session.get_inputs()]
         self.outputs = int(meta.get("outputs", len(self.labels) or 1))
         self.precision = "int8" if meta.get("onnx", {}).get("quantize") == "int8" else "fp32"
+        # onnxruntime sessions may run concurrently; each worker then uses its share of threads
+        self.workers = max(1, workers)
+        self._pool = (
+            ThreadPoolExecutor(self.workers, thread_name_prefix="headstart-onnx")
+            if self.workers > 1
+            else None
+        )
 
     @classmethod
     def from_path(  # type: ignore[override]
@@ -73,6 +82,7 @@ class OnnxPredictor(Predictor):
         batch_size: int = 64,
         max_length: int | None = None,
         threads: int | None = None,
+        workers: int = 1,
     ) -> OnnxPredictor:
         try:
             import onnxruntime as ort
@@ -88,6 +98,8 @@ class OnnxPredictor(Predictor):
         folder = find_export(path)
         meta = json.loads((folder / META_FILE).read_text())
         options = ort.SessionOptions()
+        if workers > 1 and not threads:
+            threads = max(1, torch.get_num_threads() // workers)
         if threads:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3  # warnings about unused initialisers are noise here
@@ -95,7 +107,9 @@ class OnnxPredictor(Predictor):
             str(folder / ONNX_FILE), options, providers=["CPUExecutionProvider"]
         )
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        return cls(session, tokenizer, meta, batch_size=batch_size, max_length=max_length)
+        return cls(
+            session, tokenizer, meta, batch_size=batch_size, max_length=max_length, workers=workers
+        )
 
     def logits(self, texts: list[str], pairs: list[str] | None = None) -> torch.Tensor:
         if not texts:
@@ -111,4 +125,4 @@ class OnnxPredictor(Predictor):
             feed = {name: batch[name].numpy() for name in self.input_names}
             return torch.from_numpy(self.session.run(None, feed)[0])
 
-        return in_input_order(encoded.lengths, self.batch_size, run)
+        return in_input_order(encoded.lengths, self.batch_size, run, self._pool, self.workers)

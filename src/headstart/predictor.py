@@ -3,6 +3,7 @@ results back in input order."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,12 @@ from headstart.tasks import MultiLabelTask, RegressionTask, TokenTask, task_from
 from headstart.training import in_input_order
 
 
+def auto_workers(device: str) -> int:
+    """Forward threads for a server's small batches: on a CPU one per core (at most 4), each
+    with one intra-op thread; on a GPU one."""
+    return max(1, min(4, torch.get_num_threads())) if device == "cpu" else 1
+
+
 class Predictor:
     def __init__(
         self,
@@ -29,6 +36,7 @@ class Predictor:
         precision: str,
         batch_size: int = 64,
         max_length: int | None = None,
+        workers: int = 1,
     ):
         self.model = model.inference_copy(precision)
         self.tokenizer = tokenizer
@@ -39,6 +47,13 @@ class Predictor:
         self.precision = precision
         self.batch_size = batch_size
         self.max_length = max_length or int(meta.get("max_length", 256))
+        self.workers = max(1, workers)
+        self._pool = None
+        if self.workers > 1:
+            # Each worker runs its own batches on its own thread; torch's intra-op threads are
+            # shared out so that workers x threads stays at the cores there were.
+            torch.set_num_threads(max(1, torch.get_num_threads() // self.workers))
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="headstart-forward")
 
     @classmethod
     def from_run(
@@ -49,6 +64,7 @@ class Predictor:
         batch_size: int = 64,
         max_length: int | None = None,
         device: str | None = None,
+        workers: int = 1,
     ) -> Predictor:
         from transformers import AutoTokenizer
 
@@ -72,6 +88,7 @@ class Predictor:
             precision=resolve_precision(precision, device),
             batch_size=batch_size,
             max_length=max_length,
+            workers=workers,
         )
 
     @property
@@ -90,11 +107,12 @@ class Predictor:
         zero-padded for a token model."""
 
         def run(idx: list[int]) -> torch.Tensor:
-            batch = {k: v.to(self.device) for k, v in collate(encoded, idx).items()}
-            return self.model(**batch).float().cpu()
+            # inside: inference mode and autocast are per thread, and run may be on a worker
+            with torch.inference_mode(), autocast(self.precision, self.device):
+                batch = {k: v.to(self.device) for k, v in collate(encoded, idx).items()}
+                return self.model(**batch).float().cpu()
 
-        with torch.inference_mode(), autocast(self.precision, self.device):
-            return in_input_order(encoded.lengths, self.batch_size, run)
+        return in_input_order(encoded.lengths, self.batch_size, run, self._pool, self.workers)
 
     # -- token classification ---------------------------------------------------------------
     @property

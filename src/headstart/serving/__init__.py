@@ -30,6 +30,7 @@ def run_info(run_dir: str | Path, predictor: Any, backend: str) -> dict[str, Any
         "data": metrics.get("data"),
         "backend": backend,
         "precision": getattr(predictor, "precision", None),
+        "workers": getattr(predictor, "workers", 1),
     }
 
 
