@@ -85,6 +85,25 @@ def test_sentence_pairs_fit_predict_and_cli(tiny_model: str, tmp_path: Path) -> 
     assert "separated by a tab" in missing_tab.stderr and "Traceback" not in missing_tab.stderr
 
 
+def test_pair_swap_trains_on_both_orders(tiny_model: str, tmp_path: Path) -> None:
+    rows = [[f"a man plays {i}", f"someone plays {i}", 1.0 + i % 4] for i in range(30)]
+    data = write(tmp_path / "pairs.csv", ["sentence1", "sentence2", "score"], rows)
+    options = dict(
+        data=data, eval_data=data, text_pair_column="sentence2", model=tiny_model, epochs=1,
+        batch_size=8, max_length=32, quiet=True,
+    )  # fmt: skip
+    result = headstart.fit(output=str(tmp_path / "run"), pair_swap=True, **options)
+    assert result.metrics["pair_swap"] is True
+    assert result.metrics["examples"] == {"train": 60, "eval": 30}  # eval is not swapped
+    assert "both ways round" in (result.run_dir / "README.md").read_text()
+    with pytest.raises(headstart.HeadstartError, match="--pair-swap needs sentence pairs"):
+        headstart.fit(
+            data=write(tmp_path / "single.csv", ["text", "label"], [["x", "a"], ["y", "b"]] * 8),
+            model=tiny_model, output=str(tmp_path / "no"), pair_swap=True, quiet=True,
+        )  # fmt: skip
+    assert not (tmp_path / "no").exists()
+
+
 def test_multilabel_from_jsonl_lists_with_tuned_threshold(tiny_model: str, tmp_path: Path) -> None:
     topics = [["sport"], ["money"], ["sport", "money"], ["weather"]]
     lines = [

@@ -305,6 +305,7 @@ def train_model(
         "stopped_early": outcome.stopped_early,
         "patience": config.patience,
         "layer_lr_decay": config.layer_lr_decay,
+        **({"pair_swap": True} if config.pair_swap else {}),
         **(
             {"lora": {"rank": config.lora_rank, "alpha": config.lora_alpha or 2 * config.lora_rank}}
             if strategy.name == "lora"
@@ -354,7 +355,23 @@ def read_splits(config: FitConfig) -> Splits:
     )
     if config.train_size is not None:
         subsample_train(splits, config.train_size, config.seed)
+    if config.pair_swap:
+        swap_pairs(splits.train)
     return splits
+
+
+def swap_pairs(split: LabelledSplit) -> None:
+    """Add every pair the other way round (text ↔ pair, same label): a symmetric task learns
+    that the order does not matter, from twice the examples."""
+    if split.pairs is None:
+        raise ConfigError(
+            "--pair-swap needs sentence pairs: name the second text with --text-pair-column"
+        )
+    texts, pairs = list(split.texts), list(split.pairs)
+    split.texts, split.pairs = texts + pairs, pairs + texts
+    split.labels = list(split.labels) * 2
+    if split.where is not None:
+        split.where = split.where + [f"{w} (swapped)" for w in split.where]
 
 
 def subsample_train(splits: Splits, size: int, seed: int) -> None:

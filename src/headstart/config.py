@@ -35,6 +35,8 @@ class FitConfig:
     tag_column: str | None = None  # tokens: CoNLL column number, or the JSON tags field
     text_column: str | None = None
     text_pair_column: str | None = None
+    # symmetric pair tasks (similarity, paraphrase): also train on each pair the other way round
+    pair_swap: bool = False
     label_separator: str | None = None
     threshold: float = 0.5
     tune_threshold: bool = False

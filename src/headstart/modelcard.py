@@ -158,6 +158,8 @@ def _body(
     ]
     if meta.get("pairs"):
         out.append("- **Input**: sentence pairs (`text`, `text_pair`), encoded as one input")
+    if metrics.get("pair_swap"):
+        out.append("- **Pair order**: trained on every pair both ways round (`--pair-swap`)")
     out += ["", "## Training data", ""]
     for key, what in (("data", "train"), ("eval_data", "eval"), ("test_data", "test")):
         value = config.get(key)

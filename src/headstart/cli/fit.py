@@ -69,6 +69,13 @@ def fit(
     text_pair_column: Annotated[
         str | None, typer.Option(help="second text of sentence pairs, e.g. '#2 String'")
     ] = None,
+    pair_swap: Annotated[
+        bool,
+        typer.Option(
+            help="sentence pairs: also train on every pair with its two texts swapped (for "
+            "symmetric tasks such as similarity or paraphrase; not for entailment)"
+        ),
+    ] = False,
     label_column: Annotated[
         str | None, typer.Option(help="label column (default: label, labels, score, …)")
     ] = None,
