@@ -198,6 +198,7 @@ def test_serve_bad_options_are_one_line_errors(run: Path, tmp_path: Path) -> Non
     cases = [
         ([str(tmp_path / "missing")], "run folder not found"),
         ([str(run), "--max-batch-size", "0"], "--max-batch-size must be at least 1"),
+        ([str(run), "--workers", "-1"], "--workers must be 0 (one per core) or more"),
         ([str(run), "--backend", "tensorflow"], "--backend must be one of torch, onnx"),
         ([str(run), "--token", " "], "--token (or HEADSTART_TOKEN) is empty"),
     ]

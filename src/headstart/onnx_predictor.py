@@ -8,7 +8,6 @@ Needs the ``export`` extra (``onnxruntime``).
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import torch
 
 from headstart.data.batching import Encoded, collate
 from headstart.errors import HeadstartError, ModelError
-from headstart.predictor import Predictor
+from headstart.predictor import Predictor, forward_pool
 from headstart.tasks import task_from_meta
 from headstart.training import in_input_order
 
@@ -68,11 +67,7 @@ class OnnxPredictor(Predictor):
         self.precision = "int8" if meta.get("onnx", {}).get("quantize") == "int8" else "fp32"
         # onnxruntime sessions may run concurrently; each worker then uses its share of threads
         self.workers = max(1, workers)
-        self._pool = (
-            ThreadPoolExecutor(self.workers, thread_name_prefix="headstart-onnx")
-            if self.workers > 1
-            else None
-        )
+        self._pool = forward_pool(self.workers, "headstart-onnx")
 
     @classmethod
     def from_path(  # type: ignore[override]

@@ -25,6 +25,11 @@ def auto_workers(device: str) -> int:
     return max(1, min(4, torch.get_num_threads())) if device == "cpu" else 1
 
 
+def forward_pool(workers: int, name: str) -> ThreadPoolExecutor | None:
+    """Threads for ``workers`` concurrent model calls (none for one: the caller's thread)."""
+    return ThreadPoolExecutor(workers, thread_name_prefix=name) if workers > 1 else None
+
+
 class Predictor:
     def __init__(
         self,
@@ -48,12 +53,11 @@ class Predictor:
         self.batch_size = batch_size
         self.max_length = max_length or int(meta.get("max_length", 256))
         self.workers = max(1, workers)
-        self._pool = None
         if self.workers > 1:
-            # Each worker runs its own batches on its own thread; torch's intra-op threads are
-            # shared out so that workers x threads stays at the cores there were.
+            # Each worker runs its own batches on its own thread; torch's intra-op threads (for
+            # this process) are shared out so that workers x threads stays at the cores there were.
             torch.set_num_threads(max(1, torch.get_num_threads() // self.workers))
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="headstart-forward")
+        self._pool = forward_pool(self.workers, "headstart-forward")
 
     @classmethod
     def from_run(

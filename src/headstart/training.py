@@ -172,7 +172,7 @@ def in_input_order(
     With a ``pool`` of ``workers`` threads the batches run concurrently, and fewer rows than
     ``batch_size`` x workers are cut finer so that every worker gets a share: on a CPU, two
     forwards on one thread each beat one forward on two threads for small batches (measured
-    1.4x for 16 SST-2 sentences on 2 cores), because small matrices split poorly across
+    1.15-1.4x for 16 SST-2 sentences on 2 cores), because small matrices split poorly across
     threads."""
     batches = sorted_batches(lengths, batch_size)
     workers = workers if pool is not None else 1
