@@ -30,14 +30,21 @@ LABELS = {
 
 
 def make_run(
-    folder: Path, task: str = "classification", *, pairs: bool = False, seed: int = 0
+    folder: Path,
+    task: str = "classification",
+    *,
+    pairs: bool = False,
+    seed: int = 0,
+    pair_encoding: str = "cross",
 ) -> Path:
     """A run folder with a tiny random BERT and a head with large weights, so that its labels
     are decided by wide margins (numeric noise from batching never flips one)."""
     torch.manual_seed(seed)
     labels = LABELS.get(task, [])
     pooling = "tokens" if task == "tokens" else "mean"
-    model = TextClassifier(tiny_encoder("bert"), len(labels) or 1, pooling, dropout=0.0)
+    model = TextClassifier(
+        tiny_encoder("bert"), len(labels) or 1, pooling, dropout=0.0, pair_encoding=pair_encoding
+    )
     with torch.no_grad():
         model.head.weight.normal_(std=3.0)
     meta: dict[str, object] = {"task": task, "labels": labels}

@@ -34,6 +34,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "classification": make_run(root / "cls"),
         "multilabel": make_run(root / "ml", "multilabel"),
         "regression-pairs": make_run(root / "reg", "regression", pairs=True),
+        "bi-pairs": make_run(root / "bi", "classification", pairs=True, pair_encoding="bi"),
         "tokens": make_run(root / "ner", "tokens"),
     }
     out = {}
@@ -71,7 +72,9 @@ def test_one_graph_with_dynamic_axes_and_the_tokenizer_beside_it(
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 64])
-@pytest.mark.parametrize("name", ["classification", "multilabel", "regression-pairs", "tokens"])
+@pytest.mark.parametrize(
+    "name", ["classification", "multilabel", "regression-pairs", "bi-pairs", "tokens"]
+)
 def test_onnx_rows_match_torch(exported: dict[str, Path], name: str, batch_size: int) -> None:
     run = exported[name]
     pairs = PAIRS if name.endswith("pairs") else None
@@ -88,7 +91,7 @@ def test_onnx_rows_match_torch(exported: dict[str, Path], name: str, batch_size:
     expected, got = torch_predictor.predict(TEXTS, pairs), onnx_predictor.predict(TEXTS, pairs)
     assert [set(r) for r in got] == [set(r) for r in expected]
     key = {"classification": "label", "multilabel": "labels", "regression-pairs": "value",
-           "tokens": "entities"}[name]  # fmt: skip
+           "bi-pairs": "label", "tokens": "entities"}[name]  # fmt: skip
     if key == "value":
         assert all(abs(g[key] - e[key]) < 1e-4 for g, e in zip(got, expected, strict=True))
     elif key == "entities":  # the same spans; scores (rounded to 6 places) within 1e-4

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 import headstart
 from tests.tiny_models import save_tiny
@@ -104,6 +106,45 @@ def test_pair_swap_trains_on_both_orders(tiny_model: str, tmp_path: Path) -> Non
     assert not (tmp_path / "no").exists()
 
 
+def test_bi_encoder_pairs_are_symmetric_and_cached_features_match_the_predictor(
+    tiny_model: str, tmp_path: Path
+) -> None:
+    rows = [[f"a man plays {i}", f"someone plays {i % 7}", 1.0 + i % 4] for i in range(40)]
+    data = write(tmp_path / "pairs.csv", ["sentence1", "sentence2", "score"], rows)
+    options = dict(
+        data=data, eval_data=data, model=tiny_model, epochs=2, batch_size=8, max_length=32,
+        quiet=True, pair_encoding="bi", cache_dir=str(tmp_path / "cache"), task="regression",
+        precision="fp32",
+    )  # fmt: skip
+    full = headstart.fit(output=str(tmp_path / "full"), **options)
+    assert full.metrics["pair_encoding"] == "bi" and full.metrics["task"] == "regression"
+    assert "encoded apart" in (full.run_dir / "README.md").read_text()
+    predictor = headstart.load(full.run_dir, precision="fp32")
+    assert predictor.apart
+    a, b = ["a man plays 3", "a dog runs"], ["someone plays 3", "stocks fell sharply today"]
+    assert torch.allclose(predictor.logits(a, b), predictor.logits(b, a), atol=1e-5)
+    with pytest.raises(headstart.HeadstartError, match="compares two texts"):
+        predictor.predict(a)
+    # head: features come from the on-disk cache; the saved model must give the same scores
+    head = headstart.fit(output=str(tmp_path / "head"), strategy="head", **options)
+    assert head.metrics["cache_seconds"] >= 0
+    got = headstart.load(head.run_dir, precision="fp32").logits(
+        [r[0] for r in rows], [r[1] for r in rows]
+    )
+    values = torch.tensor([r[2] for r in rows])
+    meta = json.loads((head.run_dir / "model" / "headstart.json").read_text())
+    assert meta["pair_encoding"] == "bi"
+    restored = got.squeeze(-1) * meta["target_std"] + meta["target_mean"]
+    pearson = torch.corrcoef(torch.stack([restored, values]))[0, 1].item()
+    assert pearson == pytest.approx(head.metrics["eval"]["pearson"], abs=1e-3)
+    with pytest.raises(headstart.HeadstartError, match="--pair-encoding bi needs sentence pairs"):
+        headstart.fit(
+            data=write(tmp_path / "single.csv", ["text", "label"], [["x", "a"], ["y", "b"]] * 8),
+            model=tiny_model, output=str(tmp_path / "no"), pair_encoding="bi", quiet=True,
+        )  # fmt: skip
+    assert not (tmp_path / "no").exists()
+
+
 def test_multilabel_from_jsonl_lists_with_tuned_threshold(tiny_model: str, tmp_path: Path) -> None:
     topics = [["sport"], ["money"], ["sport", "money"], ["weather"]]
     lines = [
@@ -173,3 +214,40 @@ def test_tuned_thresholds_are_per_label_only_where_eval_has_enough_examples() ->
     )
     reloaded = task_from_meta(task.meta())
     assert isinstance(reloaded, MultiLabelTask) and reloaded.per_label == task.per_label
+
+
+def test_bi_encoder_head_starts_as_the_fitted_cosine() -> None:
+    from transformers import AutoTokenizer
+
+    from headstart.data.batching import collate, encode
+    from headstart.models.classifier import TextClassifier
+    from headstart.models.cosine_start import pair_cosines, start_head_from_cosine
+    from headstart.models.source import packaged_minilm_dir
+    from headstart.tasks import ClassificationTask, RegressionTask
+    from tests.tiny_models import tiny_encoder
+
+    torch.manual_seed(0)
+    model = TextClassifier(tiny_encoder("bert"), 1, dropout=0.0, pair_encoding="bi")
+    tokenizer = AutoTokenizer.from_pretrained(packaged_minilm_dir())
+    words = ["cat", "dog", "market", "rain", "goal", "bank", "film", "song"]
+    texts = [f"{words[i % 8]} {words[i * 3 % 8]} {i}" for i in range(60)]
+    pairs = [f"{words[i * 5 % 8]} {words[i % 8]}" for i in range(60)]
+    encoded = encode(tokenizer, texts, 32, pairs, apart=True)
+    cosines = pair_cosines(model, encoded, list(range(60)), "fp32", "cpu")
+    values = torch.tensor(3.0 + 2.0 * cosines, dtype=torch.float32)
+    regression = RegressionTask.fit(values.tolist())
+    note = start_head_from_cosine(model, encoded, values, regression, "fp32", "cpu", seed=0)
+    assert "fitted on 60 training pairs" in note
+    model.eval()
+    with torch.inference_mode():
+        logits = model(**collate(encoded, list(range(60))))
+    assert torch.allclose(regression.restore(logits), values, atol=1e-3)
+
+    torch.manual_seed(0)  # the same encoder weights: the same cosines
+    model = TextClassifier(tiny_encoder("bert"), 2, dropout=0.0, pair_encoding="bi")
+    labels = torch.tensor((cosines > np.median(cosines)).astype(int))
+    task = ClassificationTask(["apart", "close"])
+    start_head_from_cosine(model, encoded, labels, task, "fp32", "cpu", seed=0)
+    with torch.inference_mode():
+        predicted = model.eval()(**collate(encoded, list(range(60)))).argmax(-1)
+    assert (predicted == labels).float().mean() >= 0.9

@@ -15,7 +15,7 @@ from transformers import AutoTokenizer
 import headstart
 from headstart.data.labelled import load_splits
 from headstart.data.tagged import bio_entities, is_conll_file, read_conll, to_bio
-from headstart.data.windows import encode_words, plan_windows
+from headstart.data.windows import case_marker_ids, encode_words, plan_windows
 from headstart.errors import DataError
 from headstart.evaluation import tagging_metrics
 from headstart.models.source import packaged_minilm_dir
@@ -155,6 +155,29 @@ def test_long_sentences_are_windowed_not_truncated(tokenizer) -> None:
     assert covered == list(range(40))
 
 
+def test_case_markers_go_before_capitalised_words_and_keep_word_positions(tokenizer) -> None:
+    markers = case_marker_ids(tokenizer)  # minilm lower-cases: "Paris" and "paris" read alike
+    assert markers is not None
+    sentence = ["EU", "rejects", "German", "call", "unbelievably", "McDonald", "3M"]
+    plain = encode_words(tokenizer, [sentence], 64)
+    marked = encode_words(tokenizer, [sentence], 64, markers)
+    plain_pieces = tokenizer.convert_ids_to_tokens(plain.encoded.columns["input_ids"][0])
+    pieces = tokenizer.convert_ids_to_tokens(marked.encoded.columns["input_ids"][0])
+    # the tag of each word is still read at its own first sub-token, right after its marker
+    assert [pieces[p] for p in marked.positions[0]] == [plain_pieces[p] for p in plain.positions[0]]
+    before = [pieces[p - 1] for p in marked.positions[0]]
+    assert before[:4] == ["[unused2]", "eu", "[unused1]", "german"]
+    assert before[5] == "[unused1]" and before[6] != "[unused1]"  # "3M" starts with a digit
+    assert len(pieces) == len(plain_pieces) + 3
+    # windows budget the markers too: nothing is cut, every window fits
+    long = [f"Word{i}" for i in range(40)]
+    windows = encode_words(tokenizer, [long], 16, markers)
+    assert max(windows.encoded.lengths) <= 16
+    assert [i for _, first, end in windows.words for i in range(first, end)] == list(range(40))
+    cased = AutoTokenizer.from_pretrained(packaged_minilm_dir(), do_lower_case=False)
+    assert case_marker_ids(cased) is None  # a tokenizer that keeps case needs no markers
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(save_tiny("bert", tmp_path_factory.mktemp("tiny")))
@@ -183,6 +206,7 @@ def test_fit_predict_evaluate_tokens(tiny_model: str, tmp_path: Path, strategy: 
     m = result.metrics
     assert m["task"] == "tokens" and m["labels"] == ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
     assert set(m["eval"]) >= {"precision", "recall", "f1", "per_type", "accuracy"}
+    assert m["case_markers"] is True  # by default: the minilm tokenizer lower-cases
     if strategy == "head":
         assert m["trainable_params"] == 32 * 5 + 5
     report = (result.run_dir / "report.md").read_text()

@@ -26,13 +26,14 @@ from headstart.config import FitConfig, parse_unfreeze_every
 from headstart.data.batching import Encoded, encode
 from headstart.data.labelled import LabelledSplit, Splits, load_splits, stratified_split
 from headstart.data.tagged import looks_tagged
-from headstart.data.windows import encode_words
+from headstart.data.windows import case_marker_ids, encode_words
 from headstart.distributed import for_this_process, is_main, same_on_all, world_size
 from headstart.errors import ConfigError
 from headstart.evaluation import headline
 from headstart.imbalance import weighted_loss
 from headstart.modelcard import write_model_card
 from headstart.models.classifier import TextClassifier
+from headstart.models.cosine_start import start_head_from_cosine
 from headstart.models.source import load_encoder, load_tokenizer, resolve
 from headstart.precision import pick_device, resolve_precision
 from headstart.report import run_report
@@ -182,7 +183,9 @@ def train_model(
         attention_dropout=config.attention_dropout,
     )
     pooling = "tokens" if task.name == "tokens" else config.pooling
-    model = TextClassifier(encoder, task.num_outputs, pooling, config.dropout).to(device)
+    model = TextClassifier(
+        encoder, task.num_outputs, pooling, config.dropout, config.pair_encoding
+    ).to(device)
 
     lr = config.lr if config.lr is not None else strategy.lr
     head_lr = config.head_lr if config.head_lr is not None else strategy.head_lr
@@ -202,7 +205,16 @@ def train_model(
     for note in plan.notes:
         console.print(note, markup=False)
 
-    encoded, label_ids = _encode_splits(splits, task, tokenizer, config.max_length)
+    markers = _case_markers(task, tokenizer, config.case_markers)
+    if markers is not None:
+        console.print(
+            "case markers: a marker token before capitalised and all-capitals words (the "
+            "tokenizer lower-cases them); --no-case-markers turns this off",
+            markup=False,
+        )
+    encoded, label_ids = _encode_splits(
+        splits, task, tokenizer, config.max_length, config.pair_encoding == "bi", markers
+    )
     if isinstance(task, TokenTask):
         windows, sentences = len(encoded["train"]), len(splits.train)
         if windows > sentences:
@@ -214,6 +226,13 @@ def train_model(
             )
     median_tokens = float(np.median(encoded["train"].lengths))
     precision = resolve_precision(config.precision, device, median_tokens)
+
+    if model.pair_encoding == "bi":
+        note = start_head_from_cosine(
+            model, encoded["train"], label_ids["train"], task, cache_precision, device, config.seed
+        )
+        if note:
+            console.print(note, markup=False)
 
     cache_started = time.perf_counter()
     inputs, cache_note = _make_inputs(
@@ -306,6 +325,8 @@ def train_model(
         "patience": config.patience,
         "layer_lr_decay": config.layer_lr_decay,
         **({"pair_swap": True} if config.pair_swap else {}),
+        **({"pair_encoding": "bi"} if config.pair_encoding == "bi" else {}),
+        **({"case_markers": True} if markers is not None else {}),
         **(
             {"lora": {"rank": config.lora_rank, "alpha": config.lora_alpha or 2 * config.lora_rank}}
             if strategy.name == "lora"
@@ -331,6 +352,8 @@ def train_model(
         "max_length": config.max_length,
         "pairs": splits.train.pairs is not None,
     }
+    if markers is not None:  # the predictor puts the same markers in
+        meta["case_markers"] = True
     if "calibration" in extra:  # the predictor divides logits by it: calibrated scores
         meta["temperature"] = extra["calibration"]["temperature"]
     return Trained(model, tokenizer, meta, metrics)
@@ -355,6 +378,10 @@ def read_splits(config: FitConfig) -> Splits:
     )
     if config.train_size is not None:
         subsample_train(splits, config.train_size, config.seed)
+    if config.pair_encoding == "bi" and splits.train.pairs is None:
+        raise ConfigError(
+            "--pair-encoding bi needs sentence pairs: name the second text with --text-pair-column"
+        )
     if config.pair_swap:
         swap_pairs(splits.train)
     return splits
@@ -424,22 +451,44 @@ def _make_task(splits: Splits, config: FitConfig) -> tuple[Task, str]:
     return ClassificationTask(labels), f"{splits.task}, {len(labels)} classes: {shown}"
 
 
+def _case_markers(task: Task, tokenizer: Any, wanted: bool | None) -> tuple[int, int] | None:
+    """Case marker ids for a token task: by default wherever the tokenizer lower-cases."""
+    if not isinstance(task, TokenTask) or wanted is False:
+        if wanted and not isinstance(task, TokenTask):
+            raise ConfigError("--case-markers is for token classification (--task tokens)")
+        return None
+    markers = case_marker_ids(tokenizer)
+    if markers is None and wanted:
+        raise ConfigError(
+            "--case-markers: this tokenizer keeps case itself or has no [unused1]/[unused2] "
+            "entries; leave the option out"
+        )
+    return markers
+
+
 def _encode_splits(
-    splits: Splits, task: Task, tokenizer: Any, max_length: int
+    splits: Splits,
+    task: Task,
+    tokenizer: Any,
+    max_length: int,
+    apart: bool = False,
+    markers: tuple[int, int] | None = None,
 ) -> tuple[dict[str, Encoded], dict[str, Any]]:
     """Token ids and targets of every split. Token classification encodes words into windows
-    and aligns each word's tag with its first sub-token."""
+    and aligns each word's tag with its first sub-token (``markers``: case markers before
+    capitalised words). ``apart``: the two texts of a pair are encoded separately
+    (bi-encoder)."""
     encoded: dict[str, Encoded] = {}
     targets: dict[str, Any] = {}
     for name, split in splits_by_name(splits).items():
         if isinstance(task, TokenTask):
-            windows = encode_words(tokenizer, split.texts, max_length)
+            windows = encode_words(tokenizer, split.texts, max_length, markers)
             encoded[name] = windows.encoded
             targets[name] = task.window_targets(
                 windows.positions, windows.words, windows.encoded.lengths, split.labels
             )
         else:
-            encoded[name] = encode(tokenizer, split.texts, max_length, split.pairs)
+            encoded[name] = encode(tokenizer, split.texts, max_length, split.pairs, apart)
             targets[name] = task.targets(split.labels)
     return encoded, targets
 
@@ -467,6 +516,10 @@ def _make_inputs(
         features = {k: caching.pooled_features(model, v, ctx) for k, v in encoded.items()}
         note = f"frozen encoder: pooled features cached ({ctx.hits} reused, {ctx.misses} computed)"
         return FeatureInputs(model, features, device), note
+    if model.pair_encoding == "bi":  # stored states would need both texts of every pair
+        return TokenInputs(model, encoded, device), (
+            "frozen layers: not cached for --pair-encoding bi; the whole encoder runs each step"
+        )
     if not caching.check_suffix_matches(model, encoded["eval"], frozen, device):
         return TokenInputs(model, encoded, device), (
             "frozen layers: cached states do not reproduce this architecture; training uncached"

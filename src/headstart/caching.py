@@ -102,7 +102,11 @@ def _inputs_to(batch: dict[str, torch.Tensor], device: str) -> dict[str, torch.T
 def pooled_features(model: TextClassifier, encoded: Encoded, ctx: CacheContext) -> torch.Tensor:
     """(N, hidden) float32 pooled vectors, in input order."""
     key = _key(
-        "pooled", ctx.model_fingerprint, model.pooling, tokens_fingerprint(encoded), ctx.precision
+        "pooled",
+        ctx.model_fingerprint,
+        model.pooling + ("+bi" if model.pair_encoding == "bi" else ""),
+        tokens_fingerprint(encoded),
+        ctx.precision,
     )
     path = ctx.directory / f"pooled-{key}.npy" if ctx.directory else None
     if path is not None and path.exists():

@@ -33,10 +33,14 @@ class FitConfig:
         default=None, metadata={"help": "classification, multilabel, regression or tokens"}
     )
     tag_column: str | None = None  # tokens: CoNLL column number, or the JSON tags field
+    # tokens: case markers before capitalised words; None: wherever the tokenizer lower-cases
+    case_markers: bool | None = None
     text_column: str | None = None
     text_pair_column: str | None = None
     # symmetric pair tasks (similarity, paraphrase): also train on each pair the other way round
     pair_swap: bool = False
+    # pairs: "cross" (one input, the texts attend to each other) or "bi" (encoded apart, compared)
+    pair_encoding: str = "cross"
     label_separator: str | None = None
     threshold: float = 0.5
     tune_threshold: bool = False
@@ -85,6 +89,10 @@ class FitConfig:
         if self.pooling not in POOLINGS:
             raise ConfigError(
                 f"unknown pooling '{self.pooling}'; choose one of: {', '.join(POOLINGS)}"
+            )
+        if self.pair_encoding not in ("cross", "bi"):
+            raise ConfigError(
+                f"unknown pair encoding '{self.pair_encoding}'; choose one of: cross, bi"
             )
         if self.precision not in PRECISIONS:
             raise ConfigError(

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from headstart.data.batching import PAIR_PREFIX, collate, encode
 from headstart.errors import ConfigError, DataError, HeadstartError, ModelError
 from headstart.onnx_predictor import META_FILE, ONNX_FILE, OnnxPredictor
 
@@ -83,6 +84,8 @@ def graph_inputs(model: Any, tokenizer: Any) -> list[str]:
     names = [n for n in INPUTS if n in produced and (n in model.accepts or n == "attention_mask")]
     if "input_ids" not in names or "attention_mask" not in names:
         raise ModelError("export needs a tokenizer that gives input_ids and attention_mask")
+    if model.pair_encoding == "bi":  # the second texts come in as their own tensors
+        names += [PAIR_PREFIX + n for n in names]
     return names
 
 
@@ -158,7 +161,10 @@ def _trace(
     # batch without padding lets transformers drop it, which would bake that into the graph).
     first = ["a short text", "a noticeably longer text, so that the batch has padding in it"]
     second = ["and its pair", "and a second text"] if pairs else None
-    dummy = tokenizer(first, second, padding=True, return_tensors="pt")
+    if any(n.startswith(PAIR_PREFIX) for n in names):  # a bi-encoder: texts encoded apart
+        dummy = collate(encode(tokenizer, first, 64, second, apart=True), [0, 1])
+    else:
+        dummy = tokenizer(first, second, padding=True, return_tensors="pt")
     args = tuple(dummy[n] for n in names)
     # logits: (batch, outputs), or (batch, sequence, tags) for a token model
     out_axes = {0: "batch", 1: "sequence"} if tokens else {0: "batch"}

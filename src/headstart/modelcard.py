@@ -158,6 +158,16 @@ def _body(
     ]
     if meta.get("pairs"):
         out.append("- **Input**: sentence pairs (`text`, `text_pair`), encoded as one input")
+    if metrics.get("case_markers"):
+        out.append(
+            "- **Case**: a marker token before capitalised and all-capitals words, as the "
+            "tokenizer lower-cases (`--case-markers`)"
+        )
+    if metrics.get("pair_encoding") == "bi":
+        out.append(
+            "- **Pairs**: each text encoded apart; the head reads [u * v, |u - v|] of their "
+            "normalised vectors (`--pair-encoding bi`)"
+        )
     if metrics.get("pair_swap"):
         out.append("- **Pair order**: trained on every pair both ways round (`--pair-swap`)")
     out += ["", "## Training data", ""]

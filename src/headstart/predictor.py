@@ -11,7 +11,7 @@ import torch
 
 from headstart.data.batching import Encoded, collate, encode
 from headstart.data.tagged import bio_entities, to_bio
-from headstart.data.windows import encode_words
+from headstart.data.windows import case_marker_ids, encode_words
 from headstart.errors import DataError, ModelError
 from headstart.models.classifier import TextClassifier
 from headstart.precision import autocast, pick_device, resolve_precision
@@ -100,11 +100,21 @@ class Predictor:
         """Was the model trained on sentence pairs?"""
         return bool(self.meta.get("pairs", False))
 
+    @property
+    def apart(self) -> bool:
+        """Are the two texts of a pair encoded apart (``--pair-encoding bi``)?"""
+        return self.meta.get("pair_encoding") == "bi"
+
     def logits(self, texts: list[str], pairs: list[str] | None = None) -> torch.Tensor:
         """(N, outputs) raw head outputs in input order; batches sorted by length."""
         if not texts:
             return torch.empty(0, self.model.head.out_features)
-        return self._run(encode(self.tokenizer, texts, self.max_length, pairs))
+        if self.apart and pairs is None:
+            raise ModelError(
+                "this model compares two texts (--pair-encoding bi); pass pairs= with the "
+                "second text of each"
+            )
+        return self._run(encode(self.tokenizer, texts, self.max_length, pairs, self.apart))
 
     def _run(self, encoded: Encoded) -> torch.Tensor:
         """Head outputs of encoded rows in input order: (N, outputs), or (N, longest, outputs)
@@ -130,7 +140,8 @@ class Predictor:
         assert isinstance(self.task, TokenTask)
         if not sentences:
             return []
-        windows = encode_words(self.tokenizer, sentences, self.max_length)
+        markers = case_marker_ids(self.tokenizer) if self.meta.get("case_markers") else None
+        windows = encode_words(self.tokenizer, sentences, self.max_length, markers)
         per_window = self.task.word_scores(self._run(windows.encoded), windows.positions)
         out: list[list[torch.Tensor]] = [[] for _ in sentences]
         for probs, sentence in zip(per_window, windows.sentence_of, strict=True):

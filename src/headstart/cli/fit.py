@@ -63,6 +63,14 @@ def fit(
             "last), or the tags field of JSON rows (default: tags)"
         ),
     ] = None,
+    case_markers: Annotated[
+        bool | None,
+        typer.Option(
+            "--case-markers/--no-case-markers",
+            help="tokens: a marker token before capitalised words, so that a lower-casing "
+            "tokenizer still sees case (default: on wherever the tokenizer lower-cases)",
+        ),
+    ] = None,
     text_column: Annotated[
         str | None, typer.Option(help="text column (default: text or sentence)")
     ] = None,
@@ -76,6 +84,13 @@ def fit(
             "symmetric tasks such as similarity or paraphrase; not for entailment)"
         ),
     ] = False,
+    pair_encoding: Annotated[
+        str,
+        typer.Option(
+            help="sentence pairs: cross (default: one input, the texts attend to each other) or "
+            "bi (each text encoded apart, their vectors compared; as sentence-transformers)"
+        ),
+    ] = "cross",
     label_column: Annotated[
         str | None, typer.Option(help="label column (default: label, labels, score, …)")
     ] = None,

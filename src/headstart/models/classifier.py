@@ -11,8 +11,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from headstart.data.batching import PAIR_PREFIX
 from headstart.errors import ModelError
 
+PAIR_ENCODINGS = ("cross", "bi")
 HEAD_FILE = "head.safetensors"
 META_FILE = "headstart.json"
 
@@ -31,29 +33,46 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
 
 class TextClassifier(nn.Module):
     """encoder → pooling → dropout → linear head. With ``pooling="tokens"`` the head labels
-    every token: logits are (batch, seq, labels) instead of (batch, labels)."""
+    every token: logits are (batch, seq, labels) instead of (batch, labels).
+
+    ``pair_encoding="bi"`` reads the two texts of a pair apart (a bi-encoder, as
+    sentence-transformers'): both go through the encoder in one call, their pooled vectors u and
+    v are L2-normalised, and the head reads [u * v, |u - v|]. Those features do not depend on
+    the order of the texts, and the sum of u * v is their cosine similarity, which is what a
+    sentence-embedding model such as minilm was trained to make meaningful."""
 
     def __init__(
-        self, encoder: nn.Module, num_labels: int, pooling: str = "mean", dropout: float = 0.1
+        self,
+        encoder: nn.Module,
+        num_labels: int,
+        pooling: str = "mean",
+        dropout: float = 0.1,
+        pair_encoding: str = "cross",
     ):
         super().__init__()
         if pooling == "pooler" and getattr(encoder, "pooler", None) is None:
             raise ModelError(
                 f"{type(encoder).__name__} has no pooler layer; use --pooling mean or cls"
             )
+        if pair_encoding not in PAIR_ENCODINGS:
+            raise ModelError(f"pair encoding must be cross or bi, got '{pair_encoding}'")
+        if pair_encoding == "bi" and pooling == "tokens":
+            raise ModelError("--pair-encoding bi compares two texts; it has no token task")
+        self.pair_encoding = pair_encoding
         self.encoder = encoder
         # Inputs the encoder takes: a tokenizer may emit token_type_ids that DistilBERT refuses.
         self.accepts = set(inspect.signature(encoder.forward).parameters)
         self.pooling = pooling
         self.dropout = nn.Dropout(dropout)
         hidden = int(encoder.config.hidden_size)
-        self.head = nn.Linear(hidden, num_labels)
+        self.head = nn.Linear(hidden * 2 if pair_encoding == "bi" else hidden, num_labels)
         std = float(getattr(encoder.config, "initializer_range", 0.02))
         nn.init.normal_(self.head.weight, std=std)
         nn.init.zeros_(self.head.bias)
 
     @property
     def hidden_size(self) -> int:
+        """Width of the features the head reads (twice the encoder's for a bi-encoder)."""
         return self.head.in_features
 
     def encoder_inputs(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -61,7 +80,28 @@ class TextClassifier(nn.Module):
         return {k: v for k, v in inputs.items() if k in self.accepts}
 
     def encode(self, **inputs: torch.Tensor) -> torch.Tensor:
-        """Pooled text vectors from the encoder (before dropout and head)."""
+        """The features the head reads: pooled text vectors (before dropout and head), or for a
+        bi-encoder the comparison of the pair's two vectors."""
+        if self.pair_encoding == "bi":
+            return self.compare(inputs)
+        return self.pooled(**inputs)
+
+    def compare(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[u * v, |u - v|] of the two texts' normalised vectors; one encoder call for both
+        (``collate`` pads them to one width)."""
+        second = {k[len(PAIR_PREFIX) :]: v for k, v in inputs.items() if k.startswith(PAIR_PREFIX)}
+        if "input_ids" not in second:
+            raise ModelError(
+                "this model compares two texts (--pair-encoding bi); give each text its pair"
+            )
+        first = {k: v for k, v in inputs.items() if not k.startswith(PAIR_PREFIX)}
+        both = {k: torch.cat([first[k], second[k]]) for k in first if k in second}
+        vectors = nn.functional.normalize(self.pooled(**both).float(), dim=-1)
+        u, v = vectors.chunk(2)
+        return torch.cat([u * v, (u - v).abs()], dim=-1)
+
+    def pooled(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """One pooled vector per input row (one per token with ``pooling="tokens"``)."""
         attention_mask = inputs["attention_mask"]
         outputs = self.encoder(**self.encoder_inputs(inputs))
         if self.pooling == "pooler":
@@ -90,6 +130,8 @@ class TextClassifier(nn.Module):
         head = {k: v.detach().float().contiguous() for k, v in self.head.state_dict().items()}
         save_file(head, str(folder / HEAD_FILE))
         info = {"format": 1, "pooling": self.pooling, "outputs": self.head.out_features}
+        if self.pair_encoding != "cross":  # folders from before the option stay as they were
+            info["pair_encoding"] = self.pair_encoding
         (folder / META_FILE).write_text(json.dumps(info | meta, indent=2) + "\n")
 
     @classmethod
@@ -106,7 +148,8 @@ class TextClassifier(nn.Module):
         meta = json.loads(meta_path.read_text())
         encoder = AutoModel.from_pretrained(folder)
         outputs = int(meta.get("outputs", len(meta.get("labels", []))))
-        model = cls(encoder, outputs, meta["pooling"], dropout=0.0)
+        pair_encoding = meta.get("pair_encoding", "cross")
+        model = cls(encoder, outputs, meta["pooling"], dropout=0.0, pair_encoding=pair_encoding)
         model.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
         return model.to(device).eval(), meta
 
