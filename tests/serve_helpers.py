@@ -36,6 +36,7 @@ def make_run(
     pairs: bool = False,
     seed: int = 0,
     pair_encoding: str = "cross",
+    case_markers: bool = False,
 ) -> Path:
     """A run folder with a tiny random BERT and a head with large weights, so that its labels
     are decided by wide margins (numeric noise from batching never flips one)."""
@@ -53,6 +54,8 @@ def make_run(
     if task == "multilabel":
         meta["threshold"] = 0.5
     meta |= {"base_model": "tiny-bert", "strategy": "full", "max_length": 64, "pairs": pairs}
+    if case_markers:
+        meta["case_markers"] = True
     (folder / "model").mkdir(parents=True)
     model.save(folder / "model", AutoTokenizer.from_pretrained(packaged_minilm_dir()), meta)
     eval_metrics = {"accuracy": 0.5, "macro_f1": 0.4} if task == "classification" else {}

@@ -36,6 +36,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "regression-pairs": make_run(root / "reg", "regression", pairs=True),
         "bi-pairs": make_run(root / "bi", "classification", pairs=True, pair_encoding="bi"),
         "tokens": make_run(root / "ner", "tokens"),
+        "tokens-marked": make_run(root / "nerm", "tokens", case_markers=True),
     }
     out = {}
     for name, run in runs.items():
@@ -73,7 +74,8 @@ def test_one_graph_with_dynamic_axes_and_the_tokenizer_beside_it(
 
 @pytest.mark.parametrize("batch_size", [1, 3, 64])
 @pytest.mark.parametrize(
-    "name", ["classification", "multilabel", "regression-pairs", "bi-pairs", "tokens"]
+    "name",
+    ["classification", "multilabel", "regression-pairs", "bi-pairs", "tokens", "tokens-marked"],
 )
 def test_onnx_rows_match_torch(exported: dict[str, Path], name: str, batch_size: int) -> None:
     run = exported[name]
@@ -84,14 +86,14 @@ def test_onnx_rows_match_torch(exported: dict[str, Path], name: str, batch_size:
     onnx_predictor = OnnxPredictor.from_path(run, batch_size=batch_size, workers=workers)
     diff = torch_predictor.logits(TEXTS, pairs) - onnx_predictor.logits(TEXTS, pairs)
     assert diff.abs().max() < 1e-4
-    if name == "tokens":  # word tags of pre-split input too
+    if name.startswith("tokens"):  # word tags of pre-split input too
         words = [["Angela", "Merkel", "visited", "Paris"], ["ok"]]
         tags = onnx_predictor.tag(words)
         assert [r["tags"] for r in tags] == [r["tags"] for r in torch_predictor.tag(words)]
     expected, got = torch_predictor.predict(TEXTS, pairs), onnx_predictor.predict(TEXTS, pairs)
     assert [set(r) for r in got] == [set(r) for r in expected]
     key = {"classification": "label", "multilabel": "labels", "regression-pairs": "value",
-           "bi-pairs": "label", "tokens": "entities"}[name]  # fmt: skip
+           "bi-pairs": "label", "tokens": "entities"}[name.removesuffix("-marked")]  # fmt: skip
     if key == "value":
         assert all(abs(g[key] - e[key]) < 1e-4 for g, e in zip(got, expected, strict=True))
     elif key == "entities":  # the same spans; scores (rounded to 6 places) within 1e-4

@@ -33,7 +33,8 @@ class FitConfig:
         default=None, metadata={"help": "classification, multilabel, regression or tokens"}
     )
     tag_column: str | None = None  # tokens: CoNLL column number, or the JSON tags field
-    # tokens: case markers before capitalised words; None: wherever the tokenizer lower-cases
+    # tokens: case markers before capitalised words; None: where the tokenizer lower-cases and
+    # the encoder is trained (not head)
     case_markers: bool | None = None
     text_column: str | None = None
     text_pair_column: str | None = None

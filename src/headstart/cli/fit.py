@@ -68,7 +68,8 @@ def fit(
         typer.Option(
             "--case-markers/--no-case-markers",
             help="tokens: a marker token before capitalised words, so that a lower-casing "
-            "tokenizer still sees case (default: on wherever the tokenizer lower-cases)",
+            "tokenizer still sees case (default: on wherever the tokenizer lower-cases and "
+            "the encoder is trained, that is every strategy but head)",
         ),
     ] = None,
     text_column: Annotated[
