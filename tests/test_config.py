@@ -18,6 +18,7 @@ from headstart.errors import ConfigError
         ("lr", -1e-4, "--lr must be 0 or more"),
         ("pooling", "max", "unknown pooling 'max'"),
         ("precision", "int8", "unknown precision 'int8'"),
+        ("pair_encoding", "siamese", "unknown pair encoding 'siamese'; choose one of: cross, bi"),
         ("eval_fraction", 1.0, "--eval-fraction must be between 0 and 1"),
     ],
 )

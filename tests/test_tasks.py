@@ -143,6 +143,10 @@ def test_bi_encoder_pairs_are_symmetric_and_cached_features_match_the_predictor(
             model=tiny_model, output=str(tmp_path / "no"), pair_encoding="bi", quiet=True,
         )  # fmt: skip
     assert not (tmp_path / "no").exists()
+    # case markers belong to token tasks: asked for on pairs, one clear line, nothing written
+    with pytest.raises(headstart.HeadstartError, match="--case-markers is for token"):
+        headstart.fit(output=str(tmp_path / "marked"), **(options | {"case_markers": True}))
+    assert not (tmp_path / "marked").exists()
 
 
 def test_multilabel_from_jsonl_lists_with_tuned_threshold(tiny_model: str, tmp_path: Path) -> None:

@@ -227,13 +227,6 @@ def train_model(
     median_tokens = float(np.median(encoded["train"].lengths))
     precision = resolve_precision(config.precision, device, median_tokens)
 
-    if model.pair_encoding == "bi":
-        note = start_head_from_cosine(
-            model, encoded["train"], label_ids["train"], task, cache_precision, device, config.seed
-        )
-        if note:
-            console.print(note, markup=False)
-
     cache_started = time.perf_counter()
     inputs, cache_note = _make_inputs(
         model, encoded, plan.frozen_layers, plan.encoder_frozen, config, cache_precision, device
@@ -241,6 +234,15 @@ def train_model(
     cache_seconds = time.perf_counter() - cache_started
     if cache_note:
         console.print(cache_note + f" ({cache_seconds:.1f} s)")
+
+    if model.pair_encoding == "bi":  # head: the cached features already hold the cosines
+        cached = inputs.features["train"] if isinstance(inputs, FeatureInputs) else None
+        note = start_head_from_cosine(
+            model, encoded["train"], label_ids["train"], task, cache_precision, device,
+            config.seed, cached,
+        )  # fmt: skip
+        if note:
+            console.print(note, markup=False)
 
     settings = TrainSettings(
         epochs=epochs,
@@ -457,11 +459,11 @@ def _case_markers(
     """Case marker ids for a token task: by default wherever the tokenizer lower-cases and the
     encoder is trained (a frozen one never learns what the markers mean: on CoNLL-2003 they
     cost ``head`` 2.6 points of F1, and gave ``full`` 1.8)."""
-    if wanted is None and encoder_frozen:
-        return None
-    if not isinstance(task, TokenTask) or wanted is False:
-        if wanted and not isinstance(task, TokenTask):
+    if not isinstance(task, TokenTask):
+        if wanted:
             raise ConfigError("--case-markers is for token classification (--task tokens)")
+        return None
+    if wanted is False or (wanted is None and encoder_frozen):
         return None
     markers = case_marker_ids(tokenizer)
     if markers is None and wanted:

@@ -14,6 +14,7 @@ from headstart.errors import ConfigError
 
 POOLINGS = ("mean", "cls", "pooler")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PAIR_ENCODINGS = ("cross", "bi")
 
 
 @dataclass
@@ -91,9 +92,10 @@ class FitConfig:
             raise ConfigError(
                 f"unknown pooling '{self.pooling}'; choose one of: {', '.join(POOLINGS)}"
             )
-        if self.pair_encoding not in ("cross", "bi"):
+        if self.pair_encoding not in PAIR_ENCODINGS:
             raise ConfigError(
-                f"unknown pair encoding '{self.pair_encoding}'; choose one of: cross, bi"
+                f"unknown pair encoding '{self.pair_encoding}'; choose one of: "
+                f"{', '.join(PAIR_ENCODINGS)}"
             )
         if self.precision not in PRECISIONS:
             raise ConfigError(

@@ -4,6 +4,7 @@ results back in input order."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,19 @@ class Predictor:
         return in_input_order(encoded.lengths, self.batch_size, run, self._pool, self.workers)
 
     # -- token classification ---------------------------------------------------------------
+    @cached_property
+    def case_markers(self) -> tuple[int, int] | None:
+        """The case marker ids the model was trained with (``--case-markers``), or None."""
+        if not self.meta.get("case_markers"):
+            return None
+        markers = case_marker_ids(self.tokenizer)
+        if markers is None:
+            raise ModelError(
+                "this model was trained with case markers, but its tokenizer has no "
+                "[unused1]/[unused2] entries or keeps case; use the tokenizer saved with it"
+            )
+        return markers
+
     @property
     def tokens(self) -> bool:
         """Does this model tag words (token classification)?"""
@@ -140,8 +154,7 @@ class Predictor:
         assert isinstance(self.task, TokenTask)
         if not sentences:
             return []
-        markers = case_marker_ids(self.tokenizer) if self.meta.get("case_markers") else None
-        windows = encode_words(self.tokenizer, sentences, self.max_length, markers)
+        windows = encode_words(self.tokenizer, sentences, self.max_length, self.case_markers)
         per_window = self.task.word_scores(self._run(windows.encoded), windows.positions)
         out: list[list[torch.Tensor]] = [[] for _ in sentences]
         for probs, sentence in zip(per_window, windows.sentence_of, strict=True):

@@ -11,10 +11,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from headstart.config import PAIR_ENCODINGS
 from headstart.data.batching import PAIR_PREFIX
 from headstart.errors import ModelError
 
-PAIR_ENCODINGS = ("cross", "bi")
 HEAD_FILE = "head.safetensors"
 META_FILE = "headstart.json"
 

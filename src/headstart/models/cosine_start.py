@@ -65,12 +65,19 @@ def start_head_from_cosine(
     precision: str,
     device: str,
     seed: int,
+    features: torch.Tensor | None = None,
 ) -> str:
-    """Set the head of a bi-encoder to a fitted function of the cosine; returns a console note."""
+    """Set the head of a bi-encoder to a fitted function of the cosine; returns a console note.
+    ``features``: the split's [u * v, |u - v|] where already computed (a frozen encoder's
+    cache), read instead of running the encoder again."""
     rows = list(range(len(encoded)))
     if len(rows) > SAMPLE:
         rows = sorted(random.Random(seed).sample(rows, SAMPLE))
-    cosines = pair_cosines(model, encoded, rows, precision, device)
+    width = model.hidden_size // 2
+    if features is not None:
+        cosines = features[rows, :width].double().sum(-1).numpy()
+    else:
+        cosines = pair_cosines(model, encoded, rows, precision, device)
     outputs = model.head.out_features
     slopes, intercepts = np.zeros(outputs), np.zeros(outputs)
     wanted = targets[rows].numpy()
@@ -95,7 +102,6 @@ def start_head_from_cosine(
                 intercepts[label] = -10.0 if column.sum() == 0 else 10.0
     else:
         return ""
-    width = model.hidden_size // 2
     with torch.no_grad():
         model.head.weight.zero_()
         model.head.weight[:, :width] = torch.from_numpy(slopes).float()[:, None]
