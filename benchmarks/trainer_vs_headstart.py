@@ -23,7 +23,12 @@ wall seconds from spawn to exit, train examples × epochs / wall seconds, peak R
 
     python benchmarks/trainer_vs_headstart.py --case head-bbc
     python benchmarks/trainer_vs_headstart.py --case full-sst2 --also-fp32 --repeats 3
+    python benchmarks/trainer_vs_headstart.py --case head-bbc --seeds 42 43 44 45 46
     python benchmarks/trainer_vs_headstart.py --case partial-bbc --limit 64 --epochs 1  # smoke test
+
+One eval split of a few hundred texts moves by a whole text between seeds, so a one-seed
+accuracy difference of a text or two says little; ``--seeds`` runs each side once per seed and
+reports the median and mean accuracy over the seeds, and each seed's pair side by side.
 """
 
 from __future__ import annotations
@@ -211,6 +216,7 @@ def summarise(runs: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
         "examples_per_s": round(examples * epochs / wall, 2),
         "peak_rss_mb": round(median([r["peak_rss_mb"] for r in runs]), 1),
         "accuracy": median([r["accuracy"] for r in runs]),
+        "accuracy_mean": sum(r["accuracy"] for r in runs) / len(runs),
         "last_epoch_accuracy": median([r["last_epoch_accuracy"] for r in runs]),
         "precision": runs[0]["precision"],
         "trainable_params": runs[0]["trainable_params"],
@@ -222,10 +228,26 @@ def ratios(side: dict[str, Any], trainer: dict[str, Any]) -> dict[str, float]:
         "times_faster": round(trainer["wall_s"] / side["wall_s"], 2),
         "rss_ratio": round(side["peak_rss_mb"] / trainer["peak_rss_mb"], 2),
         "accuracy_diff_points": round((side["accuracy"] - trainer["accuracy"]) * 100, 2),
+        "accuracy_mean_diff_points": round(
+            (side["accuracy_mean"] - trainer["accuracy_mean"]) * 100, 2
+        ),
         "last_epoch_accuracy_diff_points": round(
             (side["last_epoch_accuracy"] - trainer["last_epoch_accuracy"]) * 100, 2
         ),
     }
+
+
+def seeds_table(runs: dict[str, list[dict[str, Any]]], summary: dict[str, Any]) -> str:
+    """Accuracy of every side at every seed, then the median and mean over the seeds."""
+    sides = list(runs)
+    header = ["seed", *(s.replace("trainer", "Trainer") for s in sides)]
+    rows: list[list[Any]] = [
+        [str(runs["trainer"][i]["seed"]), *(f"{runs[s][i]['accuracy']:.4f}" for s in sides)]
+        for i in range(len(runs["trainer"]))
+    ]
+    rows.append(["median", *(f"{summary[s]['accuracy']:.4f}" for s in sides)])
+    rows.append(["mean", *(f"{summary[s]['accuracy_mean']:.4f}" for s in sides)])
+    return markdown_table(header, rows)
 
 
 def main() -> None:
@@ -241,6 +263,13 @@ def main() -> None:
     parser.add_argument("--lr", type=float, help="encoder learning rate (default per case)")
     parser.add_argument("--head-lr", type=float, help="head learning rate (default per case)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="one run per side for each seed (instead of --seed and --repeats); accuracy "
+        "medians and means over the seeds, and a per-seed table",
+    )
     parser.add_argument("--precision", default="auto", help="headstart side: auto, fp32, bf16")
     parser.add_argument("--also-fp32", action="store_true", help="add a headstart fp32 row")
     parser.add_argument(
@@ -274,8 +303,11 @@ def main() -> None:
         "warmup_ratio": 0.1,
         "trainer_precision": args.trainer_precision,
         "limit": args.limit,
-        "repeats": args.repeats,
+        "repeats": len(args.seeds) if args.seeds else args.repeats,
     }
+    seeds = args.seeds or [args.seed] * args.repeats
+    if args.seeds:
+        settings["seeds"] = seeds
     model_dir = resolve(args.model).location
     headstart_precisions = [resolve_precision(args.precision, pick_device())]
     if args.also_fp32 and "fp32" not in headstart_precisions:
@@ -300,19 +332,21 @@ def main() -> None:
         runs: dict[str, list[dict[str, Any]]] = {"trainer": []}
         for precision in headstart_precisions:
             runs[f"headstart-{precision}"] = []
-        for rep in range(1, args.repeats + 1):
+        for rep, seed in enumerate(seeds, start=1):
+            run_settings = {**settings, "seed": seed}
             for side in runs:
                 tag = f"{side}-{rep}"
                 started = time.perf_counter()
                 if side == "trainer":
-                    result = run_trainer(settings, data, model_dir, workdir, tag)
+                    result = run_trainer(run_settings, data, model_dir, workdir, tag)
                 else:
                     precision = side.removeprefix("headstart-")
-                    result = run_headstart(settings, data, precision, workdir, tag)
-                runs[side].append(result)
+                    result = run_headstart(run_settings, data, precision, workdir, tag)
+                runs[side].append({"seed": seed, **result})
                 print(
-                    f"  [{rep}/{args.repeats}] {side}: {time.perf_counter() - started:.1f} s, "
-                    f"accuracy {result['accuracy']:.4f}, peak RSS {result['peak_rss_mb']:.0f} MB",
+                    f"  [{rep}/{len(seeds)}] seed {seed} {side}: "
+                    f"{time.perf_counter() - started:.1f} s, accuracy {result['accuracy']:.4f}, "
+                    f"peak RSS {result['peak_rss_mb']:.0f} MB",
                     file=sys.stderr,
                 )
     finally:
@@ -364,9 +398,12 @@ def main() -> None:
     print()
     print(markdown_table(header, rows))
     print(
-        f"\nmedian of {args.repeats} run(s) per side; wall time and peak RSS of the whole child "
+        f"\nmedian of {len(seeds)} run(s) per side; wall time and peak RSS of the whole child "
         "process; accuracy on the eval split (headstart: best epoch, Trainer: last epoch)"
     )
+    if args.seeds:
+        print()
+        print(seeds_table(runs, summary))
 
     output.parent.mkdir(parents=True, exist_ok=True)
     report = {
