@@ -44,7 +44,9 @@ from _common import BENCH_DIR, bbc_splits, environment, markdown_table
 from torch import nn
 
 
-def features(texts: list[str], max_length: int, precision: str, train_mode_seed: int | None):
+def features(
+    texts: list[str], max_length: int, precision: str, train_mode_seed: int | None
+) -> torch.Tensor:
     """Pooled minilm vectors of ``texts``: headstart's cache code in eval mode, or (with a seed)
     one pass of the encoder in train mode, its dropout on."""
     from transformers import AutoModel, AutoTokenizer
@@ -173,7 +175,7 @@ def main() -> None:
             [cached["fp32"][0]] * args.epochs,
             cached["fp32"][1],
         ),
-        "cache bf16 (headstart's default here)": lambda s: (
+        "cache bf16 (headstart's auto on a bf16 CPU)": lambda s: (
             [cached["bf16"][0]] * args.epochs,
             cached["bf16"][1],
         ),
