@@ -43,29 +43,34 @@ import torch
 from _common import BENCH_DIR, bbc_splits, environment, markdown_table
 from torch import nn
 
+from headstart.caching import CacheContext, pooled_features
+from headstart.data.batching import Encoded, collate, encode, sorted_batches
+from headstart.models.classifier import TextClassifier
 
-def features(
-    texts: list[str], max_length: int, precision: str, train_mode_seed: int | None
-) -> torch.Tensor:
-    """Pooled minilm vectors of ``texts``: headstart's cache code in eval mode, or (with a seed)
-    one pass of the encoder in train mode, its dropout on."""
+
+def load_minilm() -> tuple[Any, TextClassifier]:
+    """The packaged minilm's tokenizer and encoder, with a head this script never uses."""
     from transformers import AutoModel, AutoTokenizer
 
-    from headstart.caching import CacheContext, pooled_features
-    from headstart.data.batching import collate, encode, sorted_batches
-    from headstart.models.classifier import TextClassifier
     from headstart.models.source import packaged_minilm_dir
 
     folder = packaged_minilm_dir()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = TextClassifier(AutoModel.from_pretrained(folder), num_labels=2)
-    encoded = encode(tokenizer, texts, max_length)
+    return AutoTokenizer.from_pretrained(folder), TextClassifier(
+        AutoModel.from_pretrained(folder), num_labels=2
+    )
+
+
+def features(
+    model: TextClassifier, encoded: Encoded, precision: str, train_mode_seed: int | None
+) -> torch.Tensor:
+    """Pooled vectors of ``encoded``: headstart's cache code in eval mode, or (with a seed) one
+    pass of the encoder in train mode, its dropout on."""
     if train_mode_seed is None:
         ctx = CacheContext(None, "", precision, "cpu", batch_size=64)
         return pooled_features(model, encoded, ctx)
     torch.manual_seed(train_mode_seed)
     model.train()
-    out = torch.empty(len(texts), model.hidden_size)
+    out = torch.empty(len(encoded), model.hidden_size)
     with torch.no_grad():
         for idx in sorted_batches(encoded.lengths, 32):
             out[idx] = model.pooled(**collate(encoded, idx)).float()
@@ -129,6 +134,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="only the first N train and N eval texts")
     parser.add_argument("--output", type=Path, help="JSON (default results/head-cache.json)")
     args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
     if args.passes < args.epochs:
         parser.error("--passes must be at least --epochs (each epoch reads another pass)")
     settings = {
@@ -150,20 +157,23 @@ def main() -> None:
     labels = torch.tensor([names.index(t) for t in train_topics])
     eval_labels = torch.tensor([names.index(t) for t in eval_topics])
 
+    tokenizer, model = load_minilm()
+    train_encoded = encode(tokenizer, train_texts, args.max_length)
+    eval_encoded = encode(tokenizer, eval_texts, args.max_length)
     seconds: dict[str, float] = {}
     cached: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     for precision in ("fp32", "bf16"):
         started = time.perf_counter()
         cached[precision] = (
-            features(train_texts, args.max_length, precision, None),
-            features(eval_texts, args.max_length, precision, None),
+            features(model, train_encoded, precision, None),
+            features(model, eval_encoded, precision, None),
         )
         seconds[f"cache {precision}"] = time.perf_counter() - started
         print(f"cache {precision}: {seconds[f'cache {precision}']:.0f} s", file=sys.stderr)
     passes = []
     for k in range(args.passes):
         started = time.perf_counter()
-        passes.append(features(train_texts, args.max_length, "fp32", 1000 + k))
+        passes.append(features(model, train_encoded, "fp32", 1000 + k))
         print(f"train-mode pass {k + 1}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
     def trainer_epochs(seed: int) -> list[torch.Tensor]:

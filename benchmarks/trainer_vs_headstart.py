@@ -262,8 +262,9 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, help="default: 256 for BBC, 128 for SST-2")
     parser.add_argument("--lr", type=float, help="encoder learning rate (default per case)")
     parser.add_argument("--head-lr", type=float, help="head learning rate (default per case)")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument(
+    seeding = parser.add_mutually_exclusive_group()
+    seeding.add_argument("--seed", type=int, default=42)
+    seeding.add_argument(
         "--seeds",
         type=int,
         nargs="+",
@@ -283,6 +284,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, help="JSON results (default results/<case>.json)")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (logs)")
     args = parser.parse_args()
+    if args.seeds and args.repeats != 1:
+        parser.error("--seeds runs each seed once; give either --seeds or --repeats")
+    seeds = args.seeds or [args.seed] * args.repeats
 
     from headstart.models.source import resolve
     from headstart.precision import pick_device, resolve_precision
@@ -303,9 +307,8 @@ def main() -> None:
         "warmup_ratio": 0.1,
         "trainer_precision": args.trainer_precision,
         "limit": args.limit,
-        "repeats": len(args.seeds) if args.seeds else args.repeats,
+        "repeats": len(seeds),
     }
-    seeds = args.seeds or [args.seed] * args.repeats
     if args.seeds:
         settings["seeds"] = seeds
     model_dir = resolve(args.model).location
