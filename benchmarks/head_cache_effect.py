@@ -21,7 +21,7 @@ learning rate 5e-3) for many seeds, on each kind of features:
 Evaluation always reads eval-mode features. For every seed the same head initialisation,
 batch order and dropout masks are used on each kind of features, so differences are paired.
 
-    python benchmarks/head_cache_effect.py                      # BBC News, ~10 min on 2 cores
+    python benchmarks/head_cache_effect.py --seeds 200 --passes 4   # BBC News; 30 min, one thread
     python benchmarks/head_cache_effect.py --limit 64 --seeds 5 --passes 3 --output /tmp/h.json
 """
 
