@@ -57,7 +57,7 @@ def main() -> None:
     import torch
 
     import headstart
-    from headstart.onnx_predictor import OnnxPredictor
+    from headstart.inference.onnx_predictor import OnnxPredictor
 
     texts, gold = read_sst2(DATA_DIR / "sst2" / "dev.tsv")
     workdir = Path(tempfile.mkdtemp(prefix="headstart-bench-export-"))

@@ -12,7 +12,7 @@ settings: AdamW, weight decay on the matrix, linear warmup over 10% then decay, 
 dropout 0.1 on the pooled vector, head initialised normal(std=0.02), batch 32, 3 epochs, head
 learning rate 5e-3) for many seeds, on each kind of features:
 
-- ``cache fp32`` and ``cache bf16``: headstart's cache (``headstart.caching.pooled_features``,
+- ``cache fp32`` and ``cache bf16``: headstart's cache (``engine.caching.pooled_features``,
   the encoder in eval mode), computed in fp32 and in bf16 autocast;
 - ``train-mode passes``: the encoder in train mode (dropout on, fp32, as in the Trainer), one
   pass over the training texts per epoch, each seed drawing its epochs' passes from ``--passes``
@@ -43,8 +43,8 @@ import torch
 from _common import BENCH_DIR, bbc_splits, environment, markdown_table
 from torch import nn
 
-from headstart.caching import CacheContext, pooled_features
 from headstart.data.batching import Encoded, collate, encode, sorted_batches
+from headstart.engine.caching import CacheContext, pooled_features
 from headstart.models.classifier import TextClassifier
 
 

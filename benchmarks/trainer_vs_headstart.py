@@ -288,8 +288,8 @@ def main() -> None:
         parser.error("--seeds runs each seed once; give either --seeds or --repeats")
     seeds = args.seeds or [args.seed] * args.repeats
 
+    from headstart.core.precision import pick_device, resolve_precision
     from headstart.models.source import resolve
-    from headstart.precision import pick_device, resolve_precision
 
     case = CASES[args.case]
     settings = {

@@ -19,7 +19,7 @@ from transformers import AutoTokenizer
 
 from headstart.models.classifier import TextClassifier
 from headstart.models.source import packaged_minilm_dir
-from headstart.runfolder import write_json
+from headstart.runs.folder import write_json
 from tests.tiny_models import tiny_encoder
 
 LABELS = {

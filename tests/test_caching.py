@@ -9,8 +9,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from headstart import caching
 from headstart.data.batching import collate, encode
+from headstart.engine import caching
 from headstart.models.classifier import TextClassifier
 from headstart.models.layers import discover
 from headstart.models.source import packaged_minilm_dir

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from headstart.cpu_launch import launcher_arguments, processes_asked
+from headstart.cli.cpu_launch import launcher_arguments, processes_asked
 
 SCRIPT = ["-m", "headstart.cli.main", "fit", "--data", "train.csv"]
 CONSOLE = ["python", "/venv/bin/accelerate", "launch"]  # how the console script looks in /proc

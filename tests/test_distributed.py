@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import headstart
-from headstart.distributed import batch_share
+from headstart.core.distributed import batch_share
 from tests.test_fit import write_csv
 from tests.tiny_models import save_tiny
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # --multi_gpu is accelerate's multi-process launcher, on CPUs too; its --cpu launcher starts one
-# process (no mpirun hostfile) and headstart starts the two itself (headstart.cpu_launch)
+# process (no mpirun hostfile) and headstart starts the two itself (headstart.cli.cpu_launch)
 LAUNCHERS = {
     "multi_gpu": ["--multi_gpu", "--num_processes", "2", "--num_machines", "1"],
     "cpu": ["--cpu", "--num_processes", "2"],

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 import headstart
 from headstart.cli.main import app
-from headstart.export import export_onnx
-from headstart.onnx_predictor import OnnxPredictor
+from headstart.inference.export import export_onnx
+from headstart.inference.onnx_predictor import OnnxPredictor
 from tests.serve_helpers import make_run
 
 TEXTS = [

@@ -110,12 +110,12 @@ def test_an_existing_output_is_refused_before_any_work(tiny_model, data, tmp_pat
 
 
 def test_a_failed_run_leaves_no_folder(tiny_model, data, tmp_path, monkeypatch) -> None:
-    import headstart.api as api
+    from headstart.models.classifier import TextClassifier
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(api.TextClassifier, "save", broken)
+    monkeypatch.setattr(TextClassifier, "save", broken)
     out = tmp_path / "run"
     with pytest.raises(RuntimeError):
         headstart.fit(data=data["train"], model=tiny_model, epochs=1, output=str(out), quiet=True)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import headstart
-from headstart.modelcard import model_card
+from headstart.runs.modelcard import model_card
 from tests.tiny_models import save_tiny
 
 CONFIG = {

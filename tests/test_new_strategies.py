@@ -10,14 +10,14 @@ import torch
 from safetensors.torch import load_file
 
 import headstart
-from headstart.calibration import calibrate, expected_calibration_error, fit_temperature
 from headstart.config import FitConfig, parse_unfreeze_every
 from headstart.errors import ConfigError
-from headstart.imbalance import balanced_weights
-from headstart.lora import attention_targets, find_targets, merge_adapters
 from headstart.models.classifier import TextClassifier
 from headstart.models.layers import discover, parameter_groups
 from headstart.strategies import STRATEGIES, StrategyOptions, count_parameters
+from headstart.strategies.lora import attention_targets, find_targets, merge_adapters
+from headstart.tasks.calibration import calibrate, expected_calibration_error, fit_temperature
+from headstart.tasks.imbalance import balanced_weights
 from tests.test_fit import read_split, write_csv
 from tests.tiny_models import FAMILIES, LAYERS, save_tiny, tiny_encoder
 

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from headstart.cli import fit as fit_command
 from headstart.cli.main import app
 from headstart.config import FitConfig
+from headstart.config.recipes import recipe_config
 from headstart.errors import ConfigError
-from headstart.recipes import recipe_config
 from tests.test_fit import write_csv
 from tests.tiny_models import save_tiny
 

@@ -17,10 +17,10 @@ import torch
 from rich.console import Console
 
 import headstart
-from headstart.api import train_model
-from headstart.checkpoints import KEEP, open_run_folder, step_folders
 from headstart.config import FitConfig
+from headstart.engine.checkpoints import KEEP, open_run_folder, step_folders
 from headstart.errors import ConfigError
+from headstart.pipeline.fit import train_model
 from tests.test_fit import write_csv
 from tests.tiny_models import save_tiny
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from headstart.cli.main import app
 from headstart.models.source import load_tokenizer, packaged_minilm_dir, resolve
-from headstart.pretraining.shift import (
+from headstart.shift.diagnosis import (
     NO_HEAD,
     RECOMMENDATIONS,
     THRESHOLDS,

@@ -17,8 +17,8 @@ from headstart.data.labelled import load_splits
 from headstart.data.tagged import bio_entities, is_conll_file, read_conll, to_bio
 from headstart.data.windows import case_marker_ids, encode_words, plan_windows
 from headstart.errors import DataError
-from headstart.evaluation import tagging_metrics
 from headstart.models.source import packaged_minilm_dir
+from headstart.tasks.metrics import tagging_metrics
 from tests.tiny_models import save_tiny
 
 CONLL = """-DOCSTART- -X- O O

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import headstart
-from headstart import tuning
+from headstart.comparison import tuning
 from headstart.config import FitConfig
 from headstart.errors import ConfigError
 from tests.tiny_models import save_tiny

@@ -8,8 +8,9 @@
 
 from headstart.api import FitResult, fit, load
 from headstart.config import FitConfig
+from headstart.core.env import version
 from headstart.errors import HeadstartError
 from headstart.strategies import STRATEGIES
 
 __all__ = ["STRATEGIES", "FitConfig", "FitResult", "HeadstartError", "fit", "load"]
-__version__ = "0.1.0"
+__version__ = version()

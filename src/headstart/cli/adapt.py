@@ -49,7 +49,7 @@ TrackOption = Annotated[
 
 
 def report(metrics: dict, output: object) -> None:
-    from headstart.distributed import is_main
+    from headstart.core.distributed import is_main
 
     if not is_main():  # under accelerate launch or torchrun the main process reports, once
         return
@@ -140,7 +140,7 @@ def adapt(
         report(result.metrics, result.output)
         return
     if config_file is not None:  # the recipe, with the options typed here winning
-        from headstart.recipes import adapt_recipe_config
+        from headstart.config.recipes import adapt_recipe_config
 
         del given["config_file"]
         result = run_adapt(adapt_recipe_config(config_file, given))

@@ -107,7 +107,7 @@ def compare(
     """Train several strategies over several seeds and report quality, cost and variance."""
     values = dict(ctx.params)
     if config_file is not None:  # the recipe, with the options typed here winning
-        from headstart.recipes import compare_recipe
+        from headstart.config.recipes import compare_recipe
 
         given = typed_options(ctx)
         del given["config_file"]

@@ -50,7 +50,7 @@ def evaluate(
     from headstart.data.labelled import load_split, load_tagged_split
     from headstart.data.tagged import looks_tagged
     from headstart.errors import DataError
-    from headstart.evaluation import confusion_markdown, headline
+    from headstart.tasks.metrics import confusion_markdown, headline
 
     if not is_builtin(data) and looks_tagged(data):  # data first: its errors come first
         tagged, _ = load_tagged_split(data, "eval", tag_column, encoding)

@@ -41,7 +41,7 @@ def export(
 ) -> None:
     """Export a run folder to ONNX: one graph (encoder, pooling, head) taking the tokenizer's
     outputs and giving logits, the tokenizer beside it, and a parity report against PyTorch."""
-    from headstart.export import export_onnx, read_sample
+    from headstart.inference.export import export_onnx, read_sample
 
     if format != "onnx":
         raise ConfigError(f"--format must be onnx, got '{format}'")

@@ -15,7 +15,7 @@ from headstart.cli.common import (
     user_errors,
 )
 from headstart.config import FitConfig
-from headstart.distributed import is_main
+from headstart.core.distributed import is_main
 from headstart.errors import ConfigError
 from headstart.strategies import STRATEGIES
 
@@ -221,7 +221,7 @@ def fit(
 ) -> None:
     """Fine-tune a pretrained encoder with a new head on labelled text."""
     from headstart.api import fit as run_fit
-    from headstart.evaluation import headline
+    from headstart.tasks.metrics import headline
 
     given = _given_options(ctx)
     if resume is not None:
@@ -257,7 +257,7 @@ def _given_options(ctx: typer.Context) -> dict[str, Any]:
 def _fit_config(
     config_file: str | None, given: dict[str, Any], values: dict[str, Any]
 ) -> FitConfig:
-    from headstart.recipes import recipe_config
+    from headstart.config.recipes import recipe_config
 
     if config_file is not None:
         return recipe_config(config_file, given)

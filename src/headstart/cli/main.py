@@ -41,7 +41,7 @@ app.command()(runs)
 
 
 def run() -> None:
-    from headstart.cpu_launch import relaunch_if_accelerate_cpu
+    from headstart.cli.cpu_launch import relaunch_if_accelerate_cpu
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     relaunch_if_accelerate_cpu()  # `accelerate launch --cpu --num_processes N`: N processes

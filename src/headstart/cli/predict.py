@@ -109,7 +109,7 @@ def predict(
     if backend == "torch":
         predictor = load(run_dir, precision=precision, batch_size=batch_size)
     else:
-        from headstart.backends import load_predictor
+        from headstart.inference.backends import load_predictor
 
         predictor = load_predictor(run_dir, backend, batch_size=batch_size)
     if predictor.tokens and input != "-" and looks_tagged(input):

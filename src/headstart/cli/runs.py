@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from headstart.cli.common import out_console, user_errors
-from headstart.runlist import FILTER_KEYS, SORT_KEYS
+from headstart.runs.listing import FILTER_KEYS, SORT_KEYS
 
 
 @user_errors
@@ -32,7 +32,7 @@ def runs(
 
     from rich.table import Table
 
-    from headstart.runlist import list_runs, matches, parse_filters, sort_runs
+    from headstart.runs.listing import list_runs, matches, parse_filters, sort_runs
 
     filters = parse_filters(filter_ or [])
     found = sort_runs([r for r in list_runs(Path(directory)) if matches(r, filters)], sort)

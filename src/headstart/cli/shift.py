@@ -10,7 +10,7 @@ from rich.table import Table
 from typer.core import TyperCommand
 
 from headstart.cli.common import out_console, user_errors
-from headstart.pretraining.shift import DEFAULT_REFERENCE, ShiftReport
+from headstart.shift.diagnosis import DEFAULT_REFERENCE, ShiftReport
 
 MANY_VALUED = ("--corpus", "--reference")
 

@@ -61,8 +61,8 @@ def tune(
     Optuna (pruning weak trials per epoch); write the best as DIR/best.yaml for fit --config."""
     from rich.table import Table
 
-    from headstart.tuning import TuneSettings
-    from headstart.tuning import tune as run_tune
+    from headstart.comparison.tuning import TuneSettings
+    from headstart.comparison.tuning import tune as run_tune
 
     base = FitConfig(
         data=data, eval_data=eval_data, test_data=test_data, model=model, text_column=text_column,

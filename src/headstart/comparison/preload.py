@@ -14,9 +14,9 @@ import sklearn.linear_model
 import sklearn.metrics  # noqa: F401
 from transformers import AutoConfig, AutoModel, AutoTokenizer, get_linear_schedule_with_warmup  # noqa: F401
 
-import headstart.api
-import headstart.baselines
-import headstart.lora  # noqa: F401
+import headstart.comparison.baselines
+import headstart.pipeline.fit
+import headstart.strategies.lora  # noqa: F401
 
 MODEL_ENV = "HEADSTART_PRELOAD_MODEL"
 

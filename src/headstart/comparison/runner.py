@@ -26,8 +26,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from headstart.comparison.tracking import track_comparison
 from headstart.config import FitConfig
 from headstart.errors import ConfigError, HeadstartError
+from headstart.runs.tracking import require_trackers
 from headstart.strategies import STRATEGIES
-from headstart.tracking import require_trackers
 
 BASELINES = ("tfidf", "scratch")
 CANDIDATES = (*STRATEGIES, *BASELINES)
@@ -139,7 +139,7 @@ def _peak_rss_mb() -> float:
         for line in handle:
             if line.startswith("VmHWM:"):
                 return round(int(line.split()[1]) / 1024, 1)
-    from headstart.api import peak_rss_mb
+    from headstart.core.env import peak_rss_mb
 
     return peak_rss_mb()
 
@@ -149,13 +149,13 @@ def run_job(config: FitConfig, candidate: str, out: Path, progress: Any) -> None
     import torch
     from rich.console import Console
 
-    from headstart.api import train_model
+    from headstart.pipeline.fit import train_model
 
     started = time.perf_counter()
     quiet = Console(stderr=True, quiet=True)
     if candidate == "tfidf":
-        from headstart.api import read_splits
-        from headstart.baselines import tfidf_baseline
+        from headstart.comparison.baselines import tfidf_baseline
+        from headstart.pipeline.fit import read_splits
 
         metrics = tfidf_baseline(read_splits(config), config.seed)
     else:
@@ -369,10 +369,11 @@ def _machine() -> str:
 
 def compare(spec: CompareSpec, console: Console) -> dict[str, Any]:
     """Run the grid (or what is left of it), write ``comparison.json`` and the reports."""
-    from headstart.api import quiet_transformers, read_splits
     from headstart.comparison.plots import _pyplot
     from headstart.comparison.report import write_reports
     from headstart.comparison.summary import aggregate
+    from headstart.core.env import quiet_transformers
+    from headstart.pipeline.fit import read_splits
 
     started = time.perf_counter()
     check_spec(spec)

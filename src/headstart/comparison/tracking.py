@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from headstart.tracking import (
+from headstart.runs.tracking import (
     epoch_metrics,
     final_metrics,
     mlflow_experiment,

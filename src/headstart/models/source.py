@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from headstart.core.packages import package_dir
 from headstart.errors import ModelError
-from headstart.packages import package_dir
 
 DEFAULT_MODEL = "minilm"
 ALIASES = {"minilm": "all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384), packaged offline"}

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from headstart.checkpoints import capture_rng, latest_checkpoint, save_checkpoint
+from headstart.engine.checkpoints import capture_rng, latest_checkpoint, save_checkpoint
 from headstart.errors import ConfigError
 
 CONFIG_FILE = "pretraining.json"

@@ -16,13 +16,19 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from headstart.checkpoints import restore_rng
-from headstart.distributed import DataParallel, is_distributed, rank, sum_over_processes, world_size
-from headstart.precision import autocast
+from headstart.core.distributed import (
+    DataParallel,
+    is_distributed,
+    rank,
+    sum_over_processes,
+    world_size,
+)
+from headstart.core.precision import autocast
+from headstart.engine.checkpoints import restore_rng
+from headstart.engine.training import build_optimizer
 from headstart.pretraining.checkpoints import MLMCheckpoint, MLMLoopState, save_mlm_checkpoint
 from headstart.pretraining.corpus import Chunks
 from headstart.pretraining.mlm import make_masker, mask_batch, mlm_loss
-from headstart.training import build_optimizer
 
 
 @dataclass

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from headstart.backends import BACKENDS, load_predictor
+from headstart.inference.backends import BACKENDS, load_predictor
 
 __all__ = ["BACKENDS", "load_predictor", "run_info"]
 

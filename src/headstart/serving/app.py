@@ -58,7 +58,8 @@ class ServeSettings:
 
 def create_app(predictor: Any, settings: ServeSettings, info: dict[str, Any]) -> FastAPI:
     """``predictor``: anything with ``.predict(texts, pairs)`` and ``.pairs`` (the torch
-    :class:`~headstart.predictor.Predictor` or the ONNX one). ``info`` is served at ``/info``."""
+    :class:`~headstart.inference.predictor.Predictor` or the ONNX one). ``info`` is served at
+    ``/info``."""
     batcher = MicroBatcher(predictor.predict, settings.max_batch_size, settings.max_wait_ms)
 
     @contextlib.asynccontextmanager
@@ -321,6 +322,6 @@ def _page_html() -> str:
 
 
 def _version() -> str:
-    import headstart
+    from headstart.core.env import version
 
-    return getattr(headstart, "__version__", "0")
+    return version()

@@ -10,14 +10,14 @@ from typing import Any
 
 import torch
 
+from headstart.core.precision import autocast, pick_device, resolve_precision
 from headstart.data.batching import Encoded, collate, encode
 from headstart.data.tagged import bio_entities, to_bio
 from headstart.data.windows import case_marker_ids, encode_words
+from headstart.engine.training import in_input_order
 from headstart.errors import DataError, ModelError
 from headstart.models.classifier import TextClassifier
-from headstart.precision import autocast, pick_device, resolve_precision
 from headstart.tasks import MultiLabelTask, RegressionTask, TokenTask, task_from_meta
-from headstart.training import in_input_order
 
 
 def auto_workers(device: str) -> int:
@@ -73,7 +73,7 @@ class Predictor:
     ) -> Predictor:
         from transformers import AutoTokenizer
 
-        from headstart.api import quiet_transformers
+        from headstart.core.env import quiet_transformers
 
         quiet_transformers()
         path = Path(run_dir)
@@ -226,7 +226,7 @@ class Predictor:
 
     def evaluate_tags(self, sentences: list[list[str]], tags: list[list[str]]) -> dict[str, Any]:
         """Entity-level (or word-level) metrics of a token model on tagged sentences."""
-        from headstart.evaluation import tagging_metrics
+        from headstart.tasks.metrics import tagging_metrics
 
         assert isinstance(self.task, TokenTask)
         known = set(self.labels)

@@ -12,48 +12,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import yaml
-
-from headstart.config import FitConfig, check_settings, check_types
+from headstart.config.files import load_recipe
+from headstart.config.fit import FitConfig, check_settings, check_types
+from headstart.config.pretraining import AdaptConfig
 from headstart.errors import ConfigError
-
-if TYPE_CHECKING:
-    from headstart.pretraining.run import AdaptConfig
 
 # Settings that say where a run goes, not what it does.
 PLACEMENT = ("output", "overwrite")
-
-
-def load_recipe(path: Path) -> dict[str, Any]:
-    """The mapping in a ``.json``, ``.yaml`` or ``.yml`` file (other names are read as YAML,
-    which also reads JSON)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: recipe file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the recipe ({exc})") from None
-    try:
-        values = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path}: line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg})"
-        ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: {where}not valid YAML ({problem})") from None
-    if values is None:
-        values = {}
-    if not isinstance(values, dict):
-        raise ConfigError(
-            f"{path}: expected a mapping of settings (e.g. 'epochs: 3'), got a "
-            f"{type(values).__name__}"
-        )
-    return values
 
 
 def is_run_folder(folder: Path) -> bool:
@@ -80,8 +47,6 @@ def recipe_config(path: str | Path, overrides: dict[str, Any] | None = None) -> 
 def adapt_recipe_config(path: str | Path, overrides: dict[str, Any] | None = None) -> AdaptConfig:
     """The :class:`AdaptConfig` of an ``adapt --config`` recipe (keys are its field names; an
     adapt output's ``pretraining.json`` is one, its output dropped), ``overrides`` winning."""
-    from headstart.pretraining.run import AdaptConfig
-
     path = Path(path)
     values = load_recipe(path)
     if path.name == "pretraining.json":

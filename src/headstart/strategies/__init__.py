@@ -17,17 +17,7 @@ from torch import nn
 from headstart.errors import ConfigError
 from headstart.models.classifier import TextClassifier
 from headstart.models.layers import parameter_groups
-
-
-@dataclass(frozen=True)
-class StrategyOptions:
-    """Settings only some strategies read."""
-
-    layer_lr_decay: float | None = None  # full, partial, gradual: lr x F per layer down
-    lora_rank: int = 8
-    lora_alpha: float | None = None  # default: 2 x rank
-    lora_targets: tuple[str, ...] | None = None  # default: every linear layer in the blocks
-    lora_dropout: float = 0.05
+from headstart.strategies.options import StrategyOptions
 
 
 @dataclass
@@ -211,7 +201,7 @@ def apply_lora(
 ) -> Plan:
     """LoRA (Hu et al., 2021) through peft: low-rank adapters on the blocks' linear layers,
     the head in full. The adapters are merged into the weights when training ends."""
-    from headstart.lora import add_adapters, merge_adapters
+    from headstart.strategies.lora import add_adapters, merge_adapters
 
     _no_decay_option("lora", options)
     num_layers = _num_layers(model)

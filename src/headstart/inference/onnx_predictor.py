@@ -1,5 +1,6 @@
 """Predict with an ONNX export (``headstart export``) on onnxruntime: the same rows as the torch
-:class:`~headstart.predictor.Predictor`, from the same tokenizer and the same sorted batches
+:class:`~headstart.inference.predictor.Predictor`, from the same tokenizer and the same sorted
+batches
 (it is that predictor with its model call replaced).
 
 Needs the ``export`` extra (``onnxruntime``).
@@ -14,10 +15,10 @@ from typing import Any
 import torch
 
 from headstart.data.batching import Encoded, collate
+from headstart.engine.training import in_input_order
 from headstart.errors import HeadstartError, ModelError
-from headstart.predictor import Predictor, forward_pool
+from headstart.inference.predictor import Predictor, forward_pool
 from headstart.tasks import task_from_meta
-from headstart.training import in_input_order
 
 ONNX_FILE = "model.onnx"
 META_FILE = "headstart.json"
@@ -39,8 +40,8 @@ def find_export(path: str | Path) -> Path:
 
 
 class OnnxPredictor(Predictor):
-    """The torch :class:`~headstart.predictor.Predictor` (its rows, sentence pairs, word tags and
-    entities) with the model call, ``_run``, on onnxruntime (CPU) instead of PyTorch."""
+    """The torch :class:`~headstart.inference.predictor.Predictor` (its rows, sentence pairs, word
+    tags and entities) with the model call, ``_run``, on onnxruntime (CPU) instead of PyTorch."""
 
     def __init__(
         self,
@@ -87,7 +88,7 @@ class OnnxPredictor(Predictor):
             ) from None
         from transformers import AutoTokenizer
 
-        from headstart.api import quiet_transformers
+        from headstart.core.env import quiet_transformers
 
         quiet_transformers()
         folder = find_export(path)

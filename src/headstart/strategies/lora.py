@@ -22,7 +22,7 @@ from headstart.models.layers import discover
 
 if TYPE_CHECKING:
     from headstart.models.classifier import TextClassifier
-    from headstart.strategies import StrategyOptions
+    from headstart.strategies.options import StrategyOptions
 
 
 def find_targets(encoder: nn.Module) -> list[str]:

@@ -24,7 +24,7 @@ from rich.console import Console
 
 from headstart.config import FitConfig
 from headstart.errors import ConfigError
-from headstart.runlist import main_metric
+from headstart.runs.listing import main_metric
 
 # Per-strategy search ranges, sized so 20 trials on a few thousand texts fit in minutes on a
 # CPU. Head trials train a linear layer on cached vectors (an epoch is milliseconds), so they
@@ -141,7 +141,7 @@ def default_study_name(config: FitConfig) -> str:
 def tune(base: FitConfig, settings: TuneSettings, console: Console | None = None) -> TuneResult:
     """Search ``settings.strategies`` and their settings around ``base`` (data, model, columns,
     seed …); write ``best.yaml`` and ``trials.csv`` into ``settings.output``."""
-    from headstart.api import read_splits, train_model
+    from headstart.pipeline.fit import read_splits, train_model
 
     optuna = optuna_module()
     console = console or Console(stderr=True, soft_wrap=True)

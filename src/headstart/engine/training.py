@@ -21,8 +21,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
-from headstart.caching import PrefixStates, suffix_only
-from headstart.checkpoints import (
+from headstart.core.distributed import DataParallel, is_distributed, rank, state, world_size
+from headstart.core.precision import autocast
+from headstart.data.batching import Encoded, collate, length_grouped_batches, sorted_batches
+from headstart.engine.caching import PrefixStates, suffix_only
+from headstart.engine.checkpoints import (
     Checkpoint,
     LoopState,
     changing_weights,
@@ -30,11 +33,8 @@ from headstart.checkpoints import (
     restore_weights,
     save_checkpoint,
 )
-from headstart.data.batching import Encoded, collate, length_grouped_batches, sorted_batches
-from headstart.distributed import DataParallel, is_distributed, sharded_logits
 from headstart.models.classifier import TextClassifier
 from headstart.models.layers import discover
-from headstart.precision import autocast
 from headstart.strategies import set_depth
 from headstart.tasks import Task
 
@@ -398,3 +398,20 @@ def _resume(
     outcome.history = list(state.history)
     outcome.best_epoch = state.best_epoch
     return state
+
+
+def sharded_logits(
+    lengths: list[int], batch_size: int, run: Callable[[list[int]], torch.Tensor]
+) -> torch.Tensor:
+    """Logits of a whole split in input order, each process running every n-th sorted batch;
+    rows gathered once each (no padding of a sampler, no duplicates)."""
+    from accelerate.utils import gather_object
+
+    state()
+    mine = sorted_batches(lengths, batch_size)[rank() :: world_size()]
+    pieces = gather_object([(idx, run(idx)) for idx in mine])
+    rows: list[torch.Tensor] = [torch.empty(0)] * len(lengths)
+    for idx, out in pieces:
+        for r, i in enumerate(idx):
+            rows[i] = out[r]
+    return stack_padded(rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headstart.evaluation import HEADLINE_KEYS, confusion_markdown, per_class_markdown
+from headstart.tasks.metrics import HEADLINE_KEYS, confusion_markdown, per_class_markdown
 
 
 def _fmt(n: int) -> str:

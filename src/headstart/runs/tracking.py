@@ -15,9 +15,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
+from headstart.config.names import TRACKERS, tracker_names
 from headstart.errors import ConfigError
 
-TRACKERS = ("mlflow", "tensorboard")
 DEFAULT_MLFLOW_URI = "sqlite:///mlflow.db"  # works with nothing else running
 ARTIFACTS = ("report.md", "metrics.json", "README.md", "config.json", "pretraining.json")
 # adapt/pretrain: metrics.json's final numbers
@@ -51,15 +51,6 @@ class Tracker(Protocol):
     def fail(self) -> None:
         """Training or writing failed: leave nothing that looks like a finished run."""
 
-
-def tracker_names(track: str | None) -> list[str]:
-    """``"mlflow,tensorboard"`` → both names, checked."""
-    names = [n.strip().lower() for n in (track or "").split(",") if n.strip()]
-    for name in names:
-        if name not in TRACKERS:
-            raise ConfigError(f"unknown --track '{name}'; choose {' or '.join(TRACKERS)} (or both, "
-                              "comma-separated)")  # fmt: skip
-    return names
 
 
 def make_trackers(config: TrackedConfig, run_dir: Path) -> list[Tracker]:
@@ -270,7 +261,7 @@ class Tracking:
 
     @classmethod
     def for_run(cls, config: TrackedConfig, run_dir: Path) -> Tracking:
-        from headstart.distributed import is_main
+        from headstart.core.distributed import is_main
 
         # under accelerate launch only the main process logs, as only it writes the run folder
         return cls(make_trackers(config, run_dir) if is_main() else [], config)

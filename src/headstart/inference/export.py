@@ -27,7 +27,7 @@ from torch import nn
 
 from headstart.data.batching import PAIR_PREFIX, collate, encode
 from headstart.errors import ConfigError, DataError, HeadstartError, ModelError
-from headstart.onnx_predictor import META_FILE, ONNX_FILE, OnnxPredictor
+from headstart.inference.onnx_predictor import META_FILE, ONNX_FILE, OnnxPredictor
 
 OPSET = 17
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -103,7 +103,7 @@ def export_onnx(
         import onnx
     except ImportError:
         raise HeadstartError("export needs onnx: pip install 'headstart[export]'") from None
-    from headstart.api import load
+    from headstart.inference.predictor import Predictor
 
     if quantize not in (None, "int8"):
         raise ConfigError(f"--quantize must be int8 (or left out), got '{quantize}'")
@@ -112,7 +112,7 @@ def export_onnx(
         raise ConfigError(
             f"{target}: exists and is not empty; pass --overwrite or another --output"
         )
-    predictor = load(run_dir, precision="fp32", device="cpu")  # the reference, in fp32
+    predictor = Predictor.from_run(run_dir, precision="fp32", device="cpu")  # reference: fp32
     model, tokenizer = predictor.model.eval(), predictor.tokenizer
     names = graph_inputs(model, tokenizer)
     texts, pairs, described = sample or probe_sample(predictor.pairs)

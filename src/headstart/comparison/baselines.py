@@ -14,7 +14,7 @@ import numpy as np
 
 from headstart.data.labelled import Splits
 from headstart.errors import ConfigError
-from headstart.evaluation import classification_metrics
+from headstart.tasks.metrics import classification_metrics
 
 C_GRID = (1.0, 4.0, 16.0, 64.0)
 

@@ -39,11 +39,11 @@ def is_main() -> bool:
 
 
 @functools.cache
-def _state() -> Any:
+def state() -> Any:
     from accelerate import PartialState
 
     # joins the process group the launcher describes; accelerate takes gloo on CPUs only when
-    # told it runs on CPUs (for its own `--cpu` launcher see headstart.cpu_launch)
+    # told it runs on CPUs (for its own `--cpu` launcher see headstart.cli.cpu_launch)
     return PartialState(cpu=not torch.cuda.is_available())
 
 
@@ -53,13 +53,13 @@ def same_on_all(value: T) -> T:
         return value
     from accelerate.utils import broadcast_object_list
 
-    _state()
+    state()
     return broadcast_object_list([value])[0]
 
 
 def wait_for_everyone() -> None:
     if is_distributed():
-        _state().wait_for_everyone()
+        state().wait_for_everyone()
 
 
 def for_this_process(config: Any) -> Any:
@@ -88,7 +88,7 @@ class DataParallel:
         from accelerate import Accelerator
         from accelerate.utils import DistributedDataParallelKwargs
 
-        _state()
+        state()
         # gradual unfreezing: the layers still frozen give no gradients in a step
         ddp = DistributedDataParallelKwargs(find_unused_parameters=changing)
         self.accelerator = Accelerator(cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
@@ -107,8 +107,8 @@ def sum_over_processes(*values: float) -> list[float]:
     """Each value summed over all processes (a held-out loss and its token count)."""
     from accelerate.utils import reduce
 
-    state = _state()  # on its device: NCCL reduces only tensors on the GPU
-    summed = reduce(torch.tensor(values, dtype=torch.float64, device=state.device), "sum")
+    process = state()  # on its device: NCCL reduces only tensors on the GPU
+    summed = reduce(torch.tensor(values, dtype=torch.float64, device=process.device), "sum")
     return [float(v) for v in summed.cpu()]
 
 
@@ -121,23 +121,3 @@ def batch_share(idx: list[int], rank: int, world: int) -> tuple[list[int], float
     if not mine:
         return idx[:1], 0.0
     return mine, len(mine) * world / len(idx)
-
-
-def sharded_logits(
-    lengths: list[int], batch_size: int, run: Callable[[list[int]], torch.Tensor]
-) -> torch.Tensor:
-    """Logits of a whole split in input order, each process running every n-th sorted batch;
-    rows gathered once each (no padding of a sampler, no duplicates)."""
-    from accelerate.utils import gather_object
-
-    from headstart.data.batching import sorted_batches
-    from headstart.training import stack_padded
-
-    _state()
-    mine = sorted_batches(lengths, batch_size)[rank() :: world_size()]
-    pieces = gather_object([(idx, run(idx)) for idx in mine])
-    rows: list[torch.Tensor] = [torch.empty(0)] * len(lengths)
-    for idx, out in pieces:
-        for r, i in enumerate(idx):
-            rows[i] = out[r]
-    return stack_padded(rows)

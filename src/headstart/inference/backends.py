@@ -25,18 +25,18 @@ def load_predictor(
     """torch: :func:`headstart.load` on a run folder. onnx: an export folder, or a run folder
     with one in ``onnx/`` (precision is that of the export: fp32 or int8). ``workers``: batches
     run concurrently on that many threads (0: one per CPU core, see
-    :func:`~headstart.predictor.auto_workers`)."""
+    :func:`~headstart.inference.predictor.auto_workers`)."""
     if workers < 1:
-        from headstart.precision import pick_device
-        from headstart.predictor import auto_workers
+        from headstart.core.precision import pick_device
+        from headstart.inference.predictor import auto_workers
 
         workers = auto_workers(pick_device() if backend == "torch" else "cpu")
     if backend == "torch":
-        from headstart.api import load
+        from headstart.inference.predictor import Predictor
 
-        return load(path, precision=precision, batch_size=batch_size, workers=workers)
+        return Predictor.from_run(path, precision=precision, batch_size=batch_size, workers=workers)
     if backend == "onnx":
-        from headstart.onnx_predictor import OnnxPredictor
+        from headstart.inference.onnx_predictor import OnnxPredictor
 
         return OnnxPredictor.from_path(path, batch_size=batch_size, workers=workers)
     raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got '{backend}'")

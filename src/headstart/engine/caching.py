@@ -24,10 +24,10 @@ import psutil
 import torch
 from torch import nn
 
+from headstart.core.precision import autocast
 from headstart.data.batching import Encoded, collate, sorted_batches
 from headstart.models.classifier import TextClassifier
 from headstart.models.layers import EncoderParts, discover
-from headstart.precision import autocast
 
 
 def default_cache_dir() -> Path:

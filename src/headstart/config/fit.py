@@ -10,11 +10,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from headstart.config.files import load_recipe
+from headstart.config.names import (
+    PAIR_ENCODINGS,
+    POOLINGS,
+    PRECISIONS,
+    STRATEGY_NAMES,
+    tracker_names,
+)
 from headstart.errors import ConfigError
-
-POOLINGS = ("mean", "cls", "pooler")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-PAIR_ENCODINGS = ("cross", "bi")
 
 
 @dataclass
@@ -82,11 +86,9 @@ class FitConfig:
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        from headstart.strategies import STRATEGIES
-
-        if self.strategy not in STRATEGIES:
+        if self.strategy not in STRATEGY_NAMES:
             raise ConfigError(
-                f"unknown strategy '{self.strategy}'; choose one of: {', '.join(STRATEGIES)}"
+                f"unknown strategy '{self.strategy}'; choose one of: {', '.join(STRATEGY_NAMES)}"
             )
         if self.pooling not in POOLINGS:
             raise ConfigError(
@@ -154,8 +156,6 @@ class FitConfig:
         if self.unfreeze_every is not None:
             parse_unfreeze_every(self.unfreeze_every)
         if self.track is not None:
-            from headstart.tracking import tracker_names
-
             tracker_names(self.track)
         if self.class_weights not in (None, "none", "auto"):
             raise ConfigError(
@@ -186,9 +186,7 @@ class FitConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> FitConfig:
-        """A ``config.json`` or a YAML/JSON recipe (see ``headstart.recipes``)."""
-        from headstart.recipes import load_recipe
-
+        """A ``config.json`` or a YAML/JSON recipe (see ``headstart.config.recipes``)."""
         return cls.from_dict(load_recipe(Path(path)), str(path))
 
 

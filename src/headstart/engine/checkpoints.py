@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from headstart.config import FitConfig
-from headstart.distributed import is_main
+from headstart.core.distributed import is_main
 from headstart.errors import ConfigError
 
 KEEP = 2

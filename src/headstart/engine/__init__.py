@@ -1,0 +1,1 @@
+"""The training engine: inputs and caches, the optimisation loop, checkpoints."""

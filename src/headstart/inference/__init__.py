@@ -1,0 +1,1 @@
+"""Prediction from a run folder (torch or ONNX), and export to ONNX."""

@@ -1,0 +1,109 @@
+"""Multi-label classification: a yes/no per label, binary cross-entropy, macro-F1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart.tasks.base import Task, register
+from headstart.tasks.metrics import multilabel_metrics
+
+
+@register
+@dataclass
+class MultiLabelTask(Task):
+    """Independent yes/no per label: sigmoid outputs, binary cross-entropy and a decision
+    threshold: 0.5, or tuned on the eval split with ``--tune-threshold``: one threshold for
+    macro-F1, then a label's own threshold where the eval split has enough of its examples
+    (``MIN_POSITIVES``) to choose one without fitting noise."""
+
+    labels: list[str]
+    threshold: float = 0.5
+    per_label: list[float] | None = None  # tuned thresholds, one per label
+    name: str = "multilabel"
+    main_metric: str = "macro_f1"
+
+    MIN_POSITIVES = 25
+    GRID = tuple(float(t) for t in np.round(np.arange(0.05, 0.951, 0.025), 3))
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.labels)
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        if self.per_label is not None:
+            return np.asarray(self.per_label)
+        return np.full(len(self.labels), self.threshold)
+
+    def targets(self, labels: list[Any]) -> torch.Tensor:
+        index = {name: i for i, name in enumerate(self.labels)}
+        out = torch.zeros(len(labels), len(self.labels))
+        for row, names in enumerate(labels):
+            for name in names:
+                out[row, index[str(name)]] = 1.0
+        return out
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return nn.functional.binary_cross_entropy_with_logits(logits.float(), targets)
+
+    def metrics(self, logits: torch.Tensor, targets: torch.Tensor) -> dict[str, Any]:
+        probs = logits.float().sigmoid().numpy()
+        out = multilabel_metrics(targets.numpy(), probs >= self.thresholds, self.labels)
+        out["threshold"] = self.threshold
+        if self.per_label is not None:
+            for name, t in zip(self.labels, self.per_label, strict=True):
+                out["per_label"][name]["threshold"] = t
+        return out
+
+    def tune_threshold(self, logits: torch.Tensor, targets: torch.Tensor) -> int:
+        """Choose the thresholds on eval logits; returns how many labels got their own."""
+        from sklearn.metrics import f1_score
+
+        probs = logits.float().sigmoid().numpy()
+        truth = targets.numpy().astype(int)
+        best = max(
+            (multilabel_metrics(truth, probs >= t, self.labels)["macro_f1"], -abs(t - 0.5), t)
+            for t in self.GRID
+        )
+        self.threshold = float(best[2])
+        per_label, own = [], 0
+        for j in range(len(self.labels)):
+            if truth[:, j].sum() < self.MIN_POSITIVES:
+                per_label.append(self.threshold)
+                continue
+            column = truth[:, j]
+            scores = [
+                (f1_score(column, probs[:, j] >= t, zero_division=0), -abs(t - self.threshold), t)
+                for t in self.GRID
+            ]
+            per_label.append(float(max(scores)[2]))
+            own += 1
+        self.per_label = per_label
+        return own
+
+    def rows(self, logits: torch.Tensor) -> list[dict[str, Any]]:
+        rows = []
+        cut = self.thresholds.tolist()
+        for p in logits.float().sigmoid().tolist():
+            chosen = [name for name, v, t in zip(self.labels, p, cut, strict=True) if v >= t]
+            scores = {name: round(v, 6) for name, v in zip(self.labels, p, strict=True)}
+            rows.append({"labels": chosen, "scores": scores})
+        return rows
+
+    def meta(self) -> dict[str, Any]:
+        meta = {"task": self.name, "labels": self.labels, "threshold": self.threshold}
+        return meta | ({"thresholds": self.per_label} if self.per_label is not None else {})
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> MultiLabelTask:
+        per_label = meta.get("thresholds")
+        return cls(
+            list(meta["labels"]),
+            float(meta.get("threshold", 0.5)),
+            [float(t) for t in per_label] if per_label is not None else None,
+        )

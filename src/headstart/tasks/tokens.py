@@ -1,0 +1,118 @@
+"""Token classification (NER, word tags): a tag per word at its first sub-token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from headstart.data.tagged import entity_scheme
+from headstart.tasks.base import Task, register
+from headstart.tasks.metrics import tagging_metrics
+
+IGNORE = -100  # cross_entropy's ignore_index: positions that are not a word's first token
+
+
+@dataclass
+class TokenTargets:
+    """Targets of token windows: the tag id at each scored position (``IGNORE`` elsewhere) for
+    the loss, and which words of which sentence each window scores, to rebuild sentences for
+    entity-level metrics."""
+
+    tags: torch.Tensor  # (windows, longest window) int64
+    positions: list[list[int]]  # per window: token position of each scored word
+    words: list[tuple[int, int, int]]  # per window: (sentence, first word, last word + 1)
+    truth: list[list[int]]  # per window: tag id of each scored word
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, idx: list[int]) -> TokenTargets:
+        return TokenTargets(
+            self.tags[idx],
+            [self.positions[i] for i in idx],
+            [self.words[i] for i in idx],
+            [self.truth[i] for i in idx],
+        )
+
+    def to(self, device: str) -> TokenTargets:
+        return TokenTargets(self.tags.to(device), self.positions, self.words, self.truth)
+
+
+@register
+@dataclass
+class TokenTask(Task):
+    """One tag per word, predicted at the word's first sub-token. With entity tags (BIO) the
+    main metric is entity-level F1 (seqeval, conlleval convention); with plain word classes it
+    is word accuracy."""
+
+    labels: list[str]
+    name: str = "tokens"
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.labels)
+
+    @property
+    def entities(self) -> bool:
+        return entity_scheme([self.labels])
+
+    @property
+    def main_metric(self) -> str:
+        return "f1" if self.entities else "accuracy"
+
+    def window_targets(self, positions: list[list[int]], words: list[tuple[int, int, int]],
+                       widths: list[int], tags: list[list[str]]) -> TokenTargets:  # fmt: skip
+        index = {name: i for i, name in enumerate(self.labels)}
+        table = torch.full((len(positions), max(widths, default=1)), IGNORE, dtype=torch.long)
+        truth = []
+        for w, (scored, (s, first, end)) in enumerate(zip(positions, words, strict=True)):
+            ids = [index[t] for t in tags[s][first:end]]
+            table[w, scored] = torch.tensor(ids, dtype=torch.long)
+            truth.append(ids)
+        return TokenTargets(table, positions, words, truth)
+
+    def loss(self, logits: torch.Tensor, targets: TokenTargets) -> torch.Tensor:
+        width = logits.shape[1]
+        return nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]),
+            targets.tags[:, :width].reshape(-1),
+            ignore_index=IGNORE,
+        )
+
+    def word_scores(self, logits: torch.Tensor, positions: list[list[int]]) -> list[torch.Tensor]:
+        """Per window: (scored words, tags) probabilities at the words' first tokens."""
+        return [logits[w, scored].float().softmax(-1) for w, scored in enumerate(positions)]
+
+    def sentences(
+        self, per_window: list[list[int]], words: list[tuple[int, int, int]]
+    ) -> list[list[int]]:
+        """Windows' word values joined back into sentences (windows of a sentence are adjacent)."""
+        out: list[list[int]] = []
+        last = None
+        for values, (s, _, _) in zip(per_window, words, strict=True):
+            if s != last:
+                out.append([])
+                last = s
+            out[-1].extend(values)
+        return out
+
+    def metrics(self, logits: torch.Tensor, targets: TokenTargets) -> dict[str, Any]:
+        predicted = [p.argmax(-1).tolist() for p in self.word_scores(logits, targets.positions)]
+        true = self.sentences(targets.truth, targets.words)
+        pred = self.sentences(predicted, targets.words)
+        name = self.labels.__getitem__
+        return tagging_metrics(
+            [list(map(name, s)) for s in true], [list(map(name, s)) for s in pred], self.entities
+        )
+
+    def targets(self, labels: list[Any]) -> torch.Tensor:
+        raise TypeError("token targets come from window_targets(), which knows the windows")
+
+    def rows(self, logits: torch.Tensor) -> list[dict[str, Any]]:
+        raise TypeError("token rows come from the predictor, which knows the words")
+
+    def meta(self) -> dict[str, Any]:
+        return {"task": self.name, "labels": self.labels}
