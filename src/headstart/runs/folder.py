@@ -1,6 +1,10 @@
-"""Run folders are written atomically: everything goes to a hidden staging folder beside the
+"""The run folder, and every atomic write in headstart.
+
+Run folders are written atomically: everything goes to a hidden staging folder beside the
 target, which is renamed into place only when complete. A run killed at any moment leaves
-no ``model/`` that looks complete but is not."""
+no ``model/`` that looks complete but is not. Single files go the same way
+(:func:`atomic_file`): a hidden temporary file beside the target, renamed over it when
+complete, removed when writing fails."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,5 +65,27 @@ class StagedRun:
             os.replace(self.stage, self.target)
 
 
+def temporary_beside(path: Path) -> Path:
+    """The hidden name a file is written under before it becomes ``path``."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """``with atomic_file(path) as tmp:`` write ``tmp``; it replaces ``path`` when the block
+    ends without an exception, and is removed otherwise: readers never see half a file."""
+    tmp = temporary_beside(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
