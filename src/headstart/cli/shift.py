@@ -134,7 +134,7 @@ def shift(
     """Diagnose the domain shift: sub-word fertility, fragmentation, unknown tokens, vocabulary
     coverage and masked-LM pseudo-perplexity of a domain corpus against a general-English
     reference, then recommend how much of the model to fine-tune."""
-    from headstart.pretraining import shift as diagnosis
+    from headstart.shift import diagnosis
 
     report = diagnosis.shift(
         model=model, corpus=corpus, reference=reference or [DEFAULT_REFERENCE],
