@@ -14,6 +14,7 @@ import numpy as np
 
 from headstart.data.labelled import Splits
 from headstart.errors import ConfigError
+from headstart.tasks import TASKS
 from headstart.tasks.metrics import classification_metrics
 
 C_GRID = (1.0, 4.0, 16.0, 64.0)
@@ -30,7 +31,7 @@ def tfidf_baseline(splits: Splits, seed: int) -> dict[str, Any]:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    if splits.task != "classification":
+    if "tfidf" not in TASKS[splits.task].baselines:
         raise ConfigError(f"the tfidf baseline handles classification, not {splits.task}")
     labels = splits.labels.names
     start = time.perf_counter()

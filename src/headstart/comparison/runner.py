@@ -16,6 +16,7 @@ import multiprocessing as mp
 import os
 import queue as queue_module
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from headstart.comparison.tracking import track_comparison
 from headstart.config import FitConfig
+from headstart.core.reporting import Reporter
 from headstart.errors import ConfigError, HeadstartError
+from headstart.runs.folder import write_json
 from headstart.runs.tracking import require_trackers
 from headstart.strategies import STRATEGIES
+from headstart.tasks import TASKS
 
 BASELINES = ("tfidf", "scratch")
 CANDIDATES = (*STRATEGIES, *BASELINES)
@@ -147,12 +151,11 @@ def _peak_rss_mb() -> float:
 def run_job(config: FitConfig, candidate: str, out: Path, progress: Any) -> None:
     """Train one job and write its result; ``progress`` receives (steps done, total steps)."""
     import torch
-    from rich.console import Console
 
     from headstart.pipeline.fit import train_model
 
     started = time.perf_counter()
-    quiet = Console(stderr=True, quiet=True)
+    quiet = Reporter(quiet=True).console  # a job says nothing: the grid reports it
     if candidate == "tfidf":
         from headstart.comparison.baselines import tfidf_baseline
         from headstart.pipeline.fit import read_splits
@@ -192,9 +195,7 @@ def _child(config: dict[str, Any], candidate: str, out: str, messages: Any) -> N
 
 def _write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    write_json(path, data)
 
 
 # -- the grid, in the parent ---------------------------------------------------------------------
@@ -251,8 +252,11 @@ def load_result(path: Path, fingerprint: str) -> dict[str, Any] | None:
     return result if result.get("fingerprint") == fingerprint else None
 
 
-def run_grid(spec: CompareSpec, train_rows: int, console: Console) -> list[dict[str, Any]]:
+def run_grid(
+    spec: CompareSpec, train_rows: int, console: Reporter | Console | None = None
+) -> list[dict[str, Any]]:
     """Run every job not done yet; return every job's result, in grid order."""
+    reporter = Reporter.of(console)
     jobs = spec.jobs()
     folder = spec.output / "jobs"
     results: dict[Job, dict[str, Any]] = {}
@@ -262,81 +266,97 @@ def run_grid(spec: CompareSpec, train_rows: int, console: Console) -> list[dict[
             results[job] = found
     todo = [j for j in jobs if j not in results]
     if results:
-        console.print(
-            f"reusing {len(results)} finished jobs from {folder}; {len(todo)} to run",
-            markup=False,
-        )
+        reporter.info(f"reusing {len(results)} finished jobs from {folder}; {len(todo)} to run")
     clock = TimeLeft(spec, train_rows)
     for job, result in results.items():
         clock.record(job, float(result["wall_seconds"]))
     if not todo:
         return [results[j] for j in jobs]
 
+    context = _job_context(spec.model)
+    progress = _grid_progress(reporter)
+    with progress:
+        bar = progress.add_task("compare", total=len(todo), left="?")
+        for n, job in enumerate(todo):
+            progress.update(bar, description=f"{job.describe()}")
+
+            def show(fraction: float, n: int = n, job: Job = job) -> None:
+                left = _clock(clock.left(todo[n + 1 :], job, fraction))
+                progress.update(bar, completed=n + fraction, left=left)
+
+            out = folder / f"{job.key}.json"
+            _run_in_child(context, spec.fit_config(job), job, out, show)
+            result = json.loads(out.read_text())
+            result["fingerprint"] = spec.fingerprint(job)
+            _write_json_atomic(out, result)
+            results[job] = result
+            clock.record(job, float(result["wall_seconds"]))
+            reporter.info(_done_line(job, result))
+        progress.update(bar, completed=len(todo), left="0:00:00")
+    return [results[j] for j in jobs]
+
+
+def _job_context(model: str) -> Any:
+    """Where jobs start: a fork server that has imported torch, transformers and ``model``'s
+    code once, where the platform has one."""
     context = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else None)
     if hasattr(context, "set_forkserver_preload"):
         from headstart.comparison.preload import MODEL_ENV
         from headstart.models.source import resolve
 
         # the server starts with the first job and inherits this: it warms up this model's code
-        os.environ[MODEL_ENV] = resolve(spec.model).location
+        os.environ[MODEL_ENV] = resolve(model).location
         context.set_forkserver_preload(["headstart.comparison.preload"])
-    progress = Progress(
+    return context
+
+
+def _grid_progress(reporter: Reporter) -> Progress:
+    """The grid's bar (jobs done, time left), drawn on the reporter's console."""
+    return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.completed:.1f}/{task.total:.0f} jobs"),
         TimeElapsedColumn(),
         TextColumn("left ~{task.fields[left]}"),
-        console=console,
+        console=reporter.console,
         transient=True,
     )
-    with progress:
-        bar = progress.add_task("compare", total=len(todo), left="?")
-        for n, job in enumerate(todo):
-            pending = todo[n + 1 :]
-            progress.update(bar, description=f"{job.describe()}")
-            out = folder / f"{job.key}.json"
-            messages = context.Queue()
-            config = spec.fit_config(job)
-            process = context.Process(
-                target=_child, args=(config.to_dict(), job.candidate, str(out), messages)
-            )
-            process.start()
-            error = None
-            fraction = 0.0
+
+
+def _run_in_child(
+    context: Any, config: FitConfig, job: Job, out: Path, show: Callable[[float], None]
+) -> None:
+    """Run one job in its own process until it ends; ``show`` gets the share of it done (at
+    least every half second). Its failure is raised here."""
+    messages = context.Queue()
+    process = context.Process(
+        target=_child, args=(config.to_dict(), job.candidate, str(out), messages)
+    )
+    process.start()
+    error = None
+    fraction = 0.0
+    try:
+        while True:
             try:
-                while True:
-                    try:
-                        message = messages.get(timeout=0.5)
-                    except queue_module.Empty:
-                        message = None
-                    if message is not None and message[0] == "step":
-                        fraction = message[1] / max(message[2], 1)
-                    elif message is not None and message[0] == "error":
-                        error = message[1]
-                    progress.update(
-                        bar,
-                        completed=n + fraction,
-                        left=_clock(clock.left(pending, job, fraction)),
-                    )
-                    if message is None and not process.is_alive():
-                        break
-            except BaseException:
-                process.terminate()
-                process.join()
-                raise
-            process.join()
-            if error is not None:
-                raise ConfigError(f"{job.describe()}: {error}")
-            if process.exitcode != 0 or not out.exists():
-                raise RuntimeError(f"{job.describe()} failed (exit code {process.exitcode})")
-            result = json.loads(out.read_text())
-            result["fingerprint"] = spec.fingerprint(job)
-            _write_json_atomic(out, result)
-            results[job] = result
-            clock.record(job, float(result["wall_seconds"]))
-            console.print(_done_line(job, result), markup=False)
-        progress.update(bar, completed=len(todo), left="0:00:00")
-    return [results[j] for j in jobs]
+                message = messages.get(timeout=0.5)
+            except queue_module.Empty:
+                message = None
+            if message is not None and message[0] == "step":
+                fraction = message[1] / max(message[2], 1)
+            elif message is not None and message[0] == "error":
+                error = message[1]
+            show(fraction)
+            if message is None and not process.is_alive():
+                break
+    except BaseException:
+        process.terminate()
+        process.join()
+        raise
+    process.join()
+    if error is not None:
+        raise ConfigError(f"{job.describe()}: {error}")
+    if process.exitcode != 0 or not out.exists():
+        raise RuntimeError(f"{job.describe()} failed (exit code {process.exitcode})")
 
 
 def _done_line(job: Job, result: dict[str, Any]) -> str:
@@ -367,7 +387,7 @@ def _machine() -> str:
     return where
 
 
-def compare(spec: CompareSpec, console: Console) -> dict[str, Any]:
+def compare(spec: CompareSpec, console: Reporter | Console | None = None) -> dict[str, Any]:
     """Run the grid (or what is left of it), write ``comparison.json`` and the reports."""
     from headstart.comparison.plots import _pyplot
     from headstart.comparison.report import write_reports
@@ -375,13 +395,14 @@ def compare(spec: CompareSpec, console: Console) -> dict[str, Any]:
     from headstart.core.env import quiet_transformers
     from headstart.pipeline.fit import read_splits
 
+    reporter = Reporter.of(console)
     started = time.perf_counter()
     check_spec(spec)
     _pyplot()  # no matplotlib: say so before hours of training, not after
     quiet_transformers()
     first = spec.fit_config(Job(spec.candidates[0], spec.first_seed, None))
     splits = read_splits(first)  # bad data fails here, before any training
-    if "tfidf" in spec.candidates and splits.task != "classification":
+    if "tfidf" in spec.candidates and "tfidf" not in TASKS[splits.task].baselines:
         raise ConfigError(f"--strategies: tfidf handles classification only, not {splits.task}")
     classes = len(splits.labels.names)
     for size in spec.train_sizes:
@@ -392,17 +413,16 @@ def compare(spec: CompareSpec, console: Console) -> dict[str, Any]:
         examples["test"] = len(splits.test)
     spec.output.mkdir(parents=True, exist_ok=True)
     jobs = spec.jobs()
-    console.print(
+    reporter.info(
         f"compare: {len(spec.candidates)} strategies x {spec.seeds} seeds"
         + (f" + learning curve at {len(spec.train_sizes)} sizes" if spec.train_sizes else "")
-        + f" = {len(jobs)} jobs; {examples}",
-        markup=False,
+        + f" = {len(jobs)} jobs; {examples}"
     )
     done_before = sum(
         load_result(spec.output / "jobs" / f"{j.key}.json", spec.fingerprint(j)) is not None
         for j in jobs
     )
-    results = run_grid(spec, examples["train"], console)
+    results = run_grid(spec, examples["train"], reporter)
     info = {
         "data": spec.data,
         "eval_data": spec.eval_data,

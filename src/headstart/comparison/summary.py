@@ -6,14 +6,13 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-MAIN_METRIC = {"classification": "accuracy", "multilabel": "macro_f1", "regression": "pearson"}
+from headstart.tasks.metrics import main_metric
 
 
 def main_score(metrics: dict[str, Any]) -> tuple[str, str, float]:
     """(metric, split, value): the task's main metric on test if there is one, else eval."""
     split = "test" if "test" in metrics else "eval"
-    task = metrics.get("task", "classification")
-    metric = MAIN_METRIC.get(task) or ("f1" if "f1" in metrics[split] else "accuracy")
+    metric = main_metric(metrics.get("task"), metrics[split])
     return metric, split, float(metrics[split][metric])
 
 
@@ -137,12 +136,18 @@ def reading(c: dict[str, Any]) -> list[str]:
     """A few sentences a person can act on: what wins, by how much, whether the difference is
     more than seed noise, and what it costs."""
     s = c["strategies"]
-    metric = c["metric"]
     ranked = sorted(s, key=lambda n: s[n]["mean"], reverse=True)
+    lines = _winner(c, ranked) + _cheaper(s, ranked) + _baselines(s, ranked[0], c["metric"])
+    return lines + _calibration(s, c["split"]) + _curve(c.get("learning_curve"))
+
+
+def _winner(c: dict[str, Any], ranked: list[str]) -> list[str]:
+    """The best strategy, and whether the runner-up is more than seed noise behind."""
+    s = c["strategies"]
     best = ranked[0]
     b = s[best]
     lines = [
-        f"Best {c['split']} {metric}: **{best}** with {b['mean']:.4f} ± {b['std']:.4f} over "
+        f"Best {c['split']} {c['metric']}: **{best}** with {b['mean']:.4f} ± {b['std']:.4f} over "
         f"{len(b['per_seed'])} seeds, training {_pct(b['trainable_share'])} of the parameters "
         f"in {b['train_seconds']:.0f} s."
     ]
@@ -159,23 +164,38 @@ def reading(c: dict[str, Any]) -> list[str]:
         lines.append(
             f"Runner-up: {second} at {s[second]['mean']:.4f}; the gap of {gap:.4f} is {verdict}."
         )
-    # the cheapest strategy whose quality is within one point (or the noise) of the best
+    return lines
+
+
+def _cheaper(s: dict[str, Any], ranked: list[str]) -> list[str]:
+    """The fastest and the smallest strategy within one point (or the noise) of the best."""
+    best = ranked[0]
+    b = s[best]
     tolerance = max(0.01, b["std"])
     near = [n for n in ranked if b["mean"] - s[n]["mean"] <= tolerance and n != best]
-    if near:
-        fastest = min([best, *near], key=lambda n: s[n]["train_seconds"])
-        smallest = min([best, *near], key=lambda n: s[n]["trainable_params"])
-        if fastest != best:
-            lines.append(
-                f"For speed: {fastest} is within {tolerance:.2f} of the best and trains in "
-                f"{s[fastest]['train_seconds']:.0f} s instead of {b['train_seconds']:.0f} s."
-            )
-        if smallest != best:
-            lines.append(
-                f"For size: {smallest} is within {tolerance:.2f} of the best while training only "
-                f"{s[smallest]['trainable_params']:,} parameters "
-                f"({_pct(s[smallest]['trainable_share'])})."
-            )
+    if not near:
+        return []
+    lines = []
+    fastest = min([best, *near], key=lambda n: s[n]["train_seconds"])
+    smallest = min([best, *near], key=lambda n: s[n]["trainable_params"])
+    if fastest != best:
+        lines.append(
+            f"For speed: {fastest} is within {tolerance:.2f} of the best and trains in "
+            f"{s[fastest]['train_seconds']:.0f} s instead of {b['train_seconds']:.0f} s."
+        )
+    if smallest != best:
+        lines.append(
+            f"For size: {smallest} is within {tolerance:.2f} of the best while training only "
+            f"{s[smallest]['trainable_params']:,} parameters "
+            f"({_pct(s[smallest]['trainable_share'])})."
+        )
+    return lines
+
+
+def _baselines(s: dict[str, Any], best: str, metric: str) -> list[str]:
+    """What pretraining, fine-tuning the encoder and a bag of words are worth."""
+    b = s[best]
+    lines = []
     if "scratch" in s and best != "scratch":
         gain = b["mean"] - s["scratch"]["mean"]
         lines.append(
@@ -197,39 +217,48 @@ def reading(c: dict[str, Any]) -> list[str]:
             f"The bag-of-words baseline (tfidf) reaches {s['tfidf']['mean']:.4f}, "
             f"{b['mean'] - s['tfidf']['mean']:.4f} below the best."
         )
-    calibrated = [e for e in s.values() if "ece_before" in e]
-    if calibrated:
-        before = statistics.fmean(e["ece_before"] for e in calibrated)
-        after = statistics.fmean(e["ece_after"] for e in calibrated)
-        where = "test" if c["split"] == "test" else "eval (where it was fitted)"
-        effect = (
-            "it helps"
-            if after < before - 0.005
-            else "it does not help here: the models were already well calibrated, or the "
-            "eval split is too small to fit the temperature well"
-            if after > before + 0.005
-            else "it changes little"
-        )
-        lines.append(
-            f"Calibration: temperature scaling on the eval split moves the mean {where} "
-            f"ECE from {before:.3f} to {after:.3f}; {effect}."
-        )
-    curve = c.get("learning_curve")
-    if curve:
-        pre, scr = curve["series"][curve["pretrained"]], curve["series"]["scratch"]
-        full_scratch = scr["mean"][-1]
-        matched = next(
-            (
-                n
-                for n, m in zip(curve["sizes"], pre["mean"], strict=True)
-                if m is not None and full_scratch is not None and m >= full_scratch
-            ),
-            None,
-        )
-        if matched is not None and full_scratch is not None:
-            lines.append(
-                f"Learning curve: with {matched:,} labelled examples the pretrained model "
-                f"({curve['pretrained']}) already matches what the random-weight model reaches "
-                f"with all {curve['sizes'][-1]:,}."
-            )
     return lines
+
+
+def _calibration(s: dict[str, Any], split: str) -> list[str]:
+    calibrated = [e for e in s.values() if "ece_before" in e]
+    if not calibrated:
+        return []
+    before = statistics.fmean(e["ece_before"] for e in calibrated)
+    after = statistics.fmean(e["ece_after"] for e in calibrated)
+    where = "test" if split == "test" else "eval (where it was fitted)"
+    effect = (
+        "it helps"
+        if after < before - 0.005
+        else "it does not help here: the models were already well calibrated, or the "
+        "eval split is too small to fit the temperature well"
+        if after > before + 0.005
+        else "it changes little"
+    )
+    return [
+        f"Calibration: temperature scaling on the eval split moves the mean {where} "
+        f"ECE from {before:.3f} to {after:.3f}; {effect}."
+    ]
+
+
+def _curve(curve: dict[str, Any] | None) -> list[str]:
+    """How few labelled examples the pretrained model needs to match random weights on all."""
+    if not curve:
+        return []
+    pre, scr = curve["series"][curve["pretrained"]], curve["series"]["scratch"]
+    full_scratch = scr["mean"][-1]
+    matched = next(
+        (
+            n
+            for n, m in zip(curve["sizes"], pre["mean"], strict=True)
+            if m is not None and full_scratch is not None and m >= full_scratch
+        ),
+        None,
+    )
+    if matched is None or full_scratch is None:
+        return []
+    return [
+        f"Learning curve: with {matched:,} labelled examples the pretrained model "
+        f"({curve['pretrained']}) already matches what the random-weight model reaches "
+        f"with all {curve['sizes'][-1]:,}."
+    ]

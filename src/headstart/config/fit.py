@@ -16,6 +16,7 @@ from headstart.config.names import (
     POOLINGS,
     PRECISIONS,
     STRATEGY_NAMES,
+    TASK_NAMES,
     tracker_names,
 )
 from headstart.errors import ConfigError
@@ -120,9 +121,8 @@ class FitConfig:
         ):
             if value is not None and not 0.0 <= value < 1.0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
-        tasks = ("classification", "multilabel", "regression", "tokens")
-        if self.task is not None and self.task not in tasks:
-            raise ConfigError(f"unknown task '{self.task}'; choose one of: {', '.join(tasks)}")
+        if self.task is not None and self.task not in TASK_NAMES:
+            raise ConfigError(f"unknown task '{self.task}'; choose one of: {', '.join(TASK_NAMES)}")
         if not 0.0 < self.threshold < 1.0:
             raise ConfigError(f"--threshold must be between 0 and 1, got {self.threshold}")
         if self.freeze_layers is not None and self.freeze_layers < 0:

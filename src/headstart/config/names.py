@@ -6,6 +6,7 @@ from __future__ import annotations
 from headstart.errors import ConfigError
 
 STRATEGY_NAMES = ("full", "partial", "head", "lora", "bitfit", "gradual")
+TASK_NAMES = ("classification", "multilabel", "regression", "tokens")
 POOLINGS = ("mean", "cls", "pooler")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 PAIR_ENCODINGS = ("cross", "bi")

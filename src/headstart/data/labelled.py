@@ -10,9 +10,11 @@ import json
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from headstart.config.names import TASK_NAMES
 from headstart.data.builtin import bbc_news_splits, is_builtin
 from headstart.data.readers import Table, read_table
 from headstart.data.tagged import entity_scheme, looks_tagged, read_tagged, to_bio
@@ -275,9 +277,6 @@ def stratified_split(
     return train, take(held, "eval")
 
 
-TASKS = ("classification", "multilabel", "regression", "tokens")
-
-
 def _is_number(label: Any) -> bool:
     return isinstance(label, int | float) and not isinstance(label, bool)
 
@@ -373,6 +372,34 @@ def check_labels(splits: Splits) -> None:
                 )
 
 
+@dataclass(frozen=True)
+class LabelRules:
+    """How one task type's labels are checked once read. Data sits below the tasks that are
+    built on it, so the rules are kept here by task name (a test keeps the names equal to
+    ``config.names.TASK_NAMES`` and the task registry's)."""
+
+    check: Callable[[Splits], None] | None  # None: word tags, checked as they are read
+    stratify: bool = False  # hold the eval rows out per class
+    classes: bool = True  # the training labels name the classes (the split's LabelSpace)
+    tagged: bool = False  # word tags, from a tagged file (``load_tagged_splits``)
+
+
+LABEL_RULES = {
+    "classification": LabelRules(check_labels, stratify=True),
+    "multilabel": LabelRules(check_multilabel),
+    "regression": LabelRules(check_regression, classes=False),
+    "tokens": LabelRules(None, tagged=True),
+}
+TASKS = TASK_NAMES
+
+
+def _reads_tags(data: str, task: str | None) -> bool:
+    """Word tags: the task says so, or (none given) the file looks tagged."""
+    if task is not None:
+        return task in LABEL_RULES and LABEL_RULES[task].tagged
+    return not is_builtin(data) and looks_tagged(data)
+
+
 def load_splits(
     data: str,
     eval_data: str | None = None,
@@ -390,7 +417,7 @@ def load_splits(
     tag_column: str | None = None,
 ) -> Splits:
     """Training, evaluation and optional test data, checked and ready to tokenise."""
-    if task == "tokens" or (task is None and not is_builtin(data) and looks_tagged(data)):
+    if _reads_tags(data, task):
         return load_tagged_splits(
             data, eval_data, test_data, tag_column, encoding, eval_fraction, seed
         )
@@ -404,27 +431,19 @@ def load_splits(
     else:
         train = load_split(data, "train", *options)
     task = detect_task(train, task)
+    rules = LABEL_RULES[task]
     if eval_data is not None:
         evaluation = load_split(eval_data, "eval", *options)
     else:
-        train, evaluation = stratified_split(
-            train, eval_fraction, seed, stratify=task == "classification"
-        )
+        train, evaluation = stratified_split(train, eval_fraction, seed, stratify=rules.stratify)
         evaluation.source = f"{train.source} ({eval_fraction:.0%} held out)"
     if test_data is not None:
         test = load_split(test_data, "test", *options)
-    if task == "regression":
-        splits = Splits(train, evaluation, test, LabelSpace([]), task)
-        check_regression(splits)
-        return splits
-    if task == "multilabel":
-        splits = Splits(train, evaluation, test, LabelSpace([]), task)
-        check_multilabel(splits)
-        splits.labels = LabelSpace.from_labels(train.labels)
-        return splits
     splits = Splits(train, evaluation, test, LabelSpace([]), task)
-    check_labels(splits)
-    splits.labels = LabelSpace.from_labels(train.labels)
+    if rules.check is not None:
+        rules.check(splits)
+    if rules.classes:
+        splits.labels = LabelSpace.from_labels(train.labels)
     return splits
 
 

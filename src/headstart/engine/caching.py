@@ -104,7 +104,7 @@ def pooled_features(model: TextClassifier, encoded: Encoded, ctx: CacheContext) 
     key = _key(
         "pooled",
         ctx.model_fingerprint,
-        model.pooling + ("+bi" if model.pair_encoding == "bi" else ""),
+        model.pooling + model.pairing.cache_tag,
         tokens_fingerprint(encoded),
         ctx.precision,
     )

@@ -25,9 +25,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from headstart.data.batching import PAIR_PREFIX, collate, encode
+from headstart.data.batching import collate, encode
 from headstart.errors import ConfigError, DataError, HeadstartError, ModelError
 from headstart.inference.onnx_predictor import META_FILE, ONNX_FILE, OnnxPredictor
+from headstart.models.classifier import TextClassifier
 
 OPSET = 17
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -84,9 +85,7 @@ def graph_inputs(model: Any, tokenizer: Any) -> list[str]:
     names = [n for n in INPUTS if n in produced and (n in model.accepts or n == "attention_mask")]
     if "input_ids" not in names or "attention_mask" not in names:
         raise ModelError("export needs a tokenizer that gives input_ids and attention_mask")
-    if model.pair_encoding == "bi":  # the second texts come in as their own tensors
-        names += [PAIR_PREFIX + n for n in names]
-    return names
+    return model.pairing.graph_inputs(names)  # a bi-encoder's second texts: their own tensors
 
 
 def export_onnx(
@@ -155,13 +154,13 @@ def export_onnx(
 
 
 def _trace(
-    model: nn.Module, tokenizer: Any, names: list[str], path: Path, pairs: bool, tokens: bool
+    model: TextClassifier, tokenizer: Any, names: list[str], path: Path, pairs: bool, tokens: bool
 ) -> None:
     # Two texts of different lengths: the traced graph must keep the attention mask (a dummy
     # batch without padding lets transformers drop it, which would bake that into the graph).
     first = ["a short text", "a noticeably longer text, so that the batch has padding in it"]
     second = ["and its pair", "and a second text"] if pairs else None
-    if any(n.startswith(PAIR_PREFIX) for n in names):  # a bi-encoder: texts encoded apart
+    if model.pairing.apart:  # a bi-encoder: texts encoded apart
         dummy = collate(encode(tokenizer, first, 64, second, apart=True), [0, 1])
     else:
         dummy = tokenizer(first, second, padding=True, return_tensors="pt")
@@ -211,17 +210,7 @@ def measure_parity(
     got = onnx_predictor.logits(texts, pairs)
     onnx_s = time.perf_counter() - started
     diff = (expected - got).abs()
-    task = reference.task.name
-    agreement: float | None = None
-    if task == "classification":
-        agreement = (expected.argmax(-1) == got.argmax(-1)).float().mean().item()
-    elif task == "tokens":  # per token, over real tokens (padding is all zeros)
-        real = expected.abs().sum(-1) > 0
-        agreement = (expected.argmax(-1) == got.argmax(-1))[real].float().mean().item()
-    elif task == "multilabel":
-        threshold = float(reference.meta.get("threshold", 0.5))
-        same = (expected.sigmoid() >= threshold) == (got.sigmoid() >= threshold)
-        agreement = same.all(-1).float().mean().item()
+    agreement = reference.task.agreement(expected, got)  # None where outputs are numbers
     return Parity(
         examples=len(texts),
         max_abs_logit_diff=float(diff.max()) if len(texts) else 0.0,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -17,7 +17,8 @@ from headstart.data.windows import case_marker_ids, encode_words
 from headstart.engine.training import in_input_order
 from headstart.errors import DataError, ModelError
 from headstart.models.classifier import TextClassifier
-from headstart.tasks import MultiLabelTask, RegressionTask, TokenTask, task_from_meta
+from headstart.tasks import TokenTask, task_from_meta
+from headstart.tasks.pairs import pair_encoding
 
 
 def auto_workers(device: str) -> int:
@@ -104,7 +105,7 @@ class Predictor:
     @property
     def apart(self) -> bool:
         """Are the two texts of a pair encoded apart (``--pair-encoding bi``)?"""
-        return self.meta.get("pair_encoding") == "bi"
+        return pair_encoding(self.meta.get("pair_encoding", "cross")).apart
 
     def logits(self, texts: list[str], pairs: list[str] | None = None) -> torch.Tensor:
         """(N, outputs) raw head outputs in input order; batches sorted by length."""
@@ -146,16 +147,23 @@ class Predictor:
     @property
     def tokens(self) -> bool:
         """Does this model tag words (token classification)?"""
-        return isinstance(self.task, TokenTask)
+        return self.task.per_token
+
+    @property
+    def tagger(self) -> TokenTask:
+        """The task of a model that tags words, which the word methods below need."""
+        if not self.tokens:
+            raise ModelError(f"this model does {self.task.name}, not word tags (--task tokens)")
+        return cast(TokenTask, self.task)
 
     def word_probabilities(self, sentences: list[list[str]]) -> list[torch.Tensor]:
         """Per sentence: (words, tags) probabilities, from each word's first sub-token; long
         sentences run in windows."""
-        assert isinstance(self.task, TokenTask)
+        tagger = self.tagger
         if not sentences:
             return []
         windows = encode_words(self.tokenizer, sentences, self.max_length, self.case_markers)
-        per_window = self.task.word_scores(self._run(windows.encoded), windows.positions)
+        per_window = tagger.word_scores(self._run(windows.encoded), windows.positions)
         out: list[list[torch.Tensor]] = [[] for _ in sentences]
         for probs, sentence in zip(per_window, windows.sentence_of, strict=True):
             out[sentence].append(probs)
@@ -181,13 +189,13 @@ class Predictor:
         """Raw text: entity spans ``{"text", "type", "start", "end", "score"}`` with character
         offsets into the text; the score is the mean probability of the entity's word tags. A
         model with plain word tags gives ``{"tokens", "tags", "scores", "offsets"}`` instead."""
-        assert isinstance(self.task, TokenTask)
+        tagger = self.tagger
         split = [split_words(self.tokenizer, text) for text in texts]
         tagged = self.tag([[w for w, _ in words] for words in split])
         rows = []
         for text, words, row in zip(texts, split, tagged, strict=True):
             offsets = [span for _, span in words]
-            if not self.task.entities:
+            if not tagger.entities:
                 rows.append({"text": text, **row, "offsets": offsets})
                 continue
             tags, _ = to_bio(row["tags"])  # a stray I-X begins an entity
@@ -228,7 +236,7 @@ class Predictor:
         """Entity-level (or word-level) metrics of a token model on tagged sentences."""
         from headstart.tasks.metrics import tagging_metrics
 
-        assert isinstance(self.task, TokenTask)
+        tagger = self.tagger
         known = set(self.labels)
         for i, sentence_tags in enumerate(tags):
             unseen = [t for t in sentence_tags if t not in known]
@@ -238,26 +246,12 @@ class Predictor:
                     f"its tags are: {', '.join(self.labels)}"
                 )
         predicted = [row["tags"] for row in self.tag(sentences)]
-        return tagging_metrics(tags, predicted, self.task.entities)
+        return tagging_metrics(tags, predicted, tagger.entities)
 
     def evaluate(
         self, texts: list[str], labels: list[Any], pairs: list[str] | None = None
     ) -> dict[str, Any]:
-        if isinstance(self.task, MultiLabelTask):  # a plain string is a one-label list
-            labels = [x if isinstance(x, list) else [x] for x in labels]
-        if not isinstance(self.task, RegressionTask):
-            known = set(self.labels)
-            for i, label in enumerate(labels):
-                unseen = [
-                    x
-                    for x in (label if isinstance(label, list) else [label])
-                    if str(x) not in known
-                ]
-                if unseen:
-                    raise DataError(
-                        f"label '{unseen[0]}' (example {i + 1}) is not one the model was trained "
-                        f"on; its labels are: {', '.join(self.labels)}"
-                    )
+        labels = self.task.evaluation_labels(labels)  # checked against the model's labels
         return self.task.metrics(self.logits(texts, pairs), self.task.targets(labels))
 
 

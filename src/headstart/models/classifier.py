@@ -11,9 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from headstart.config.names import PAIR_ENCODINGS
-from headstart.data.batching import PAIR_PREFIX
 from headstart.errors import ModelError
+from headstart.tasks.pairs import pair_encoding as find_pair_encoding
 
 HEAD_FILE = "head.safetensors"
 META_FILE = "headstart.json"
@@ -39,7 +38,8 @@ class TextClassifier(nn.Module):
     sentence-transformers'): both go through the encoder in one call, their pooled vectors u and
     v are L2-normalised, and the head reads [u * v, |u - v|]. Those features do not depend on
     the order of the texts, and the sum of u * v is their cosine similarity, which is what a
-    sentence-embedding model such as minilm was trained to make meaningful."""
+    sentence-embedding model such as minilm was trained to make meaningful. ``pairing`` is that
+    choice as an object (:mod:`headstart.tasks.pairs`); ``pair_encoding`` its name."""
 
     def __init__(
         self,
@@ -54,10 +54,8 @@ class TextClassifier(nn.Module):
             raise ModelError(
                 f"{type(encoder).__name__} has no pooler layer; use --pooling mean or cls"
             )
-        if pair_encoding not in PAIR_ENCODINGS:
-            raise ModelError(f"pair encoding must be cross or bi, got '{pair_encoding}'")
-        if pair_encoding == "bi" and pooling == "tokens":
-            raise ModelError("--pair-encoding bi compares two texts; it has no token task")
+        self.pairing = find_pair_encoding(pair_encoding)
+        self.pairing.check_pooling(pooling)
         self.pair_encoding = pair_encoding
         self.encoder = encoder
         # Inputs the encoder takes: a tokenizer may emit token_type_ids that DistilBERT refuses.
@@ -65,7 +63,7 @@ class TextClassifier(nn.Module):
         self.pooling = pooling
         self.dropout = nn.Dropout(dropout)
         hidden = int(encoder.config.hidden_size)
-        self.head = nn.Linear(hidden * 2 if pair_encoding == "bi" else hidden, num_labels)
+        self.head = nn.Linear(hidden * self.pairing.width, num_labels)
         std = float(getattr(encoder.config, "initializer_range", 0.02))
         nn.init.normal_(self.head.weight, std=std)
         nn.init.zeros_(self.head.bias)
@@ -81,24 +79,8 @@ class TextClassifier(nn.Module):
 
     def encode(self, **inputs: torch.Tensor) -> torch.Tensor:
         """The features the head reads: pooled text vectors (before dropout and head), or for a
-        bi-encoder the comparison of the pair's two vectors."""
-        if self.pair_encoding == "bi":
-            return self.compare(inputs)
-        return self.pooled(**inputs)
-
-    def compare(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """[u * v, |u - v|] of the two texts' normalised vectors; one encoder call for both
-        (``collate`` pads them to one width)."""
-        second = {k[len(PAIR_PREFIX) :]: v for k, v in inputs.items() if k.startswith(PAIR_PREFIX)}
-        if "input_ids" not in second:
-            raise ModelError(
-                "this model compares two texts (--pair-encoding bi); give each text its pair"
-            )
-        first = {k: v for k, v in inputs.items() if not k.startswith(PAIR_PREFIX)}
-        both = {k: torch.cat([first[k], second[k]]) for k in first if k in second}
-        vectors = nn.functional.normalize(self.pooled(**both).float(), dim=-1)
-        u, v = vectors.chunk(2)
-        return torch.cat([u * v, (u - v).abs()], dim=-1)
+        bi-encoder the comparison of the pair's two vectors, [u * v, |u - v|]."""
+        return self.pairing.features(self.pooled, inputs)
 
     def pooled(self, **inputs: torch.Tensor) -> torch.Tensor:
         """One pooled vector per input row (one per token with ``pooling="tokens"``)."""
@@ -130,8 +112,7 @@ class TextClassifier(nn.Module):
         head = {k: v.detach().float().contiguous() for k, v in self.head.state_dict().items()}
         save_file(head, str(folder / HEAD_FILE))
         info = {"format": 1, "pooling": self.pooling, "outputs": self.head.out_features}
-        if self.pair_encoding != "cross":  # folders from before the option stay as they were
-            info["pair_encoding"] = self.pair_encoding
+        info |= self.pairing.meta()  # none for cross: folders from before the option stay so
         (folder / META_FILE).write_text(json.dumps(info | meta, indent=2) + "\n")
 
     @classmethod

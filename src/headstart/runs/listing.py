@@ -10,20 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import ConfigError
+from headstart.tasks.metrics import main_metric  # each task's, as its class defines it
 
-# each task's main metric, as the tasks define it (tasks.py): higher is better for all
-MAIN_METRICS = {"classification": "accuracy", "regression": "pearson", "multilabel": "macro_f1"}
 SORT_KEYS = ("time", "metric", "seconds", "strategy")
 FILTER_KEYS = ("name", "data", "model", "strategy", "task", "status")
 SUBSTRING_KEYS = ("name", "data", "model")  # paths: a part of one is enough
-
-
-def main_metric(task: str, split: dict[str, Any]) -> str:
-    """The metric a task is judged by. Token tagging has entity F1 when its tags are entities
-    (BIO), word accuracy otherwise."""
-    if task == "tokens":
-        return "f1" if "f1" in split else "accuracy"
-    return MAIN_METRICS.get(task, "accuracy")
 
 
 @dataclass

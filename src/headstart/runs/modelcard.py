@@ -11,9 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from headstart.tasks.base import TASKS, task_type
+from headstart.tasks.pairs import pair_encoding
+
 # Our short names of source models → hub ids, for ``base_model`` (which must be a hub id).
 HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
-PIPELINE_TAGS = {"tokens": "token-classification"}
 # metric name in metrics.json → (model-index type, display name, args)
 METRIC_TYPES: dict[str, tuple[str, str, dict[str, str]]] = {
     "accuracy": ("accuracy", "Accuracy", {}),
@@ -27,12 +29,6 @@ METRIC_TYPES: dict[str, tuple[str, str, dict[str, str]]] = {
     "spearman": ("spearmanr", "Spearman rho", {}),
     "mse": ("mse", "MSE", {}),
     "mae": ("mae", "MAE", {}),
-}
-TASK_WORDS = {
-    "classification": "single-label text classification (softmax over the labels)",
-    "multilabel": "multi-label text classification (an independent sigmoid per label)",
-    "regression": "text regression (one number per text)",
-    "tokens": "token classification (one tag per word; entities from BIO tags)",
 }
 
 
@@ -65,8 +61,8 @@ def model_card(
 def _front_matter(
     config: dict[str, Any], metrics: dict[str, Any], meta: dict[str, Any], name: str
 ) -> str:
-    task = str(metrics.get("task", meta.get("task", "classification")))
-    pipeline = PIPELINE_TAGS.get(task, "text-classification")
+    task = _task_name(metrics, meta)
+    pipeline = task_type(task).pipeline_tag
     base = _hub_id(str(config.get("model", "")))
     lines = ["---", "library_name: headstart"]
     if base:
@@ -128,25 +124,46 @@ def _scalar_metrics(split: dict[str, Any]) -> dict[str, float]:
 
 
 # -- prose --------------------------------------------------------------------------------------
+def _task_name(metrics: dict[str, Any], meta: dict[str, Any]) -> str:
+    return str(metrics.get("task", meta.get("task", "classification")))
+
+
+def _task_words(task: str) -> str:
+    """What the model does, in words ("single-label text classification (...)")."""
+    return TASKS[task].described if task in TASKS else task
+
+
 def _body(
     config: dict[str, Any], metrics: dict[str, Any], meta: dict[str, Any], run_dir: str
 ) -> str:
-    task = str(metrics.get("task", meta.get("task", "classification")))
-    model = str(config.get("model", "?"))
-    base = _hub_id(model)
-    scratch = model.startswith("scratch:")
-    labels = [str(x) for x in metrics.get("labels", meta.get("labels", []))]
-    trainable, total = metrics.get("trainable_params"), metrics.get("total_params")
-    share = f" ({trainable / total:.2%})" if trainable and total else ""
-    examples = metrics.get("examples", {})
-    skipped = metrics.get("skipped_rows", {})
     name = Path(run_dir).name or run_dir
     out = [f"# {name}", ""]
+    out += _model_section(config, metrics, meta)
+    out += _data_section(config, metrics)
+    out += _procedure_section(config, metrics)
+    out += _evaluation_section(metrics)
+    out += _usage_section(run_dir)
+    out += _limits_section(config, metrics, meta)
+    return "\n".join(out) + "\n"
+
+
+def _source(model: str) -> str:
+    """The base model as the card names it: ours, its hub link, and whether it is pretrained."""
+    base = _hub_id(model)
     source = f"`{model}`" + (f" ([{base}](https://huggingface.co/{base}))" if base else "")
-    if scratch:
+    if model.startswith("scratch:"):
         source += ": its architecture and tokenizer with **random weights** (no pretraining)"
-    out += [
-        f"A model for {TASK_WORDS.get(task, task)}, fine-tuned with headstart from {source}.",
+    return source
+
+
+def _model_section(
+    config: dict[str, Any], metrics: dict[str, Any], meta: dict[str, Any]
+) -> list[str]:
+    task = _task_name(metrics, meta)
+    source = _source(str(config.get("model", "?")))
+    labels = [str(x) for x in metrics.get("labels", meta.get("labels", []))]
+    out = [
+        f"A model for {_task_words(task)}, fine-tuned with headstart from {source}.",
         "",
         "## Model",
         "",
@@ -163,14 +180,16 @@ def _body(
             "- **Case**: a marker token before capitalised and all-capitals words, as the "
             "tokenizer lower-cases (`--case-markers`)"
         )
-    if metrics.get("pair_encoding") == "bi":
-        out.append(
-            "- **Pairs**: each text encoded apart; the head reads [u * v, |u - v|] of their "
-            "normalised vectors (`--pair-encoding bi`)"
-        )
+    out += pair_encoding(str(metrics.get("pair_encoding", "cross"))).card_lines()
     if metrics.get("pair_swap"):
         out.append("- **Pair order**: trained on every pair both ways round (`--pair-swap`)")
-    out += ["", "## Training data", ""]
+    return out
+
+
+def _data_section(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    examples = metrics.get("examples", {})
+    skipped = metrics.get("skipped_rows", {})
+    out = ["", "## Training data", ""]
     for key, what in (("data", "train"), ("eval_data", "eval"), ("test_data", "test")):
         value = config.get(key)
         if key == "eval_data" and not value and "eval" in examples:
@@ -181,7 +200,13 @@ def _body(
             if note and skipped.get(what):
                 note += f", {skipped[what]:,} rows with empty text or label skipped"
             out.append(f"- **{what}**: `{value}`{note + ')' if note else ''}")
-    out += [
+    return out
+
+
+def _procedure_section(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    trainable, total = metrics.get("trainable_params"), metrics.get("total_params")
+    share = f" ({trainable / total:.2%})" if trainable and total else ""
+    out = [
         "",
         "## Training procedure",
         "",
@@ -203,10 +228,12 @@ def _body(
         f"- **Precision**: {metrics.get('precision')} on {metrics.get('device')}; seed "
         f"{config.get('seed')}; {metrics.get('train_seconds')} s of training",
         "- **Reproduce**: `headstart fit` with the settings in this run's `config.json`",
-        "",
-        "## Evaluation",
-        "",
     ]
+    return out
+
+
+def _evaluation_section(metrics: dict[str, Any]) -> list[str]:
+    out = ["", "## Evaluation", ""]
     table = _metrics_table(metrics)
     out += table or ["No evaluation metrics were recorded.", ""]
     per_class = metrics.get("test", metrics.get("eval", {})).get("per_class")
@@ -219,7 +246,11 @@ def _body(
                 cells = [row.get(k) for k in ("precision", "recall", "f1", "support")]
                 out.append(f"| {label} | " + " | ".join(_cell(c) for c in cells) + " |")
         out.append("")
-    out += [
+    return out
+
+
+def _usage_section(run_dir: str) -> list[str]:
+    return [
         "## How to use",
         "",
         "```python",
@@ -239,13 +270,21 @@ def _body(
         "fine-tuned encoder; the head is `model/head.safetensors`, described by "
         "`model/headstart.json`.",
         "",
+    ]
+
+
+def _limits_section(
+    config: dict[str, Any], metrics: dict[str, Any], meta: dict[str, Any]
+) -> list[str]:
+    task = _task_name(metrics, meta)
+    use_note = TASKS[task].use_note if task in TASKS else ""
+    model = str(config.get("model", "?"))
+    out = [
         "## Intended use and limitations",
         "",
-        f"- Intended for {TASK_WORDS.get(task, task)} of texts like the training data "
+        f"- Intended for {_task_words(task)} of texts like the training data "
         f"(`{config.get('data')}`): the same language, domain and label definitions. It knows "
-        f"only the labels it was trained on"
-        + (" and always picks one of them" if task == "classification" else "")
-        + ".",
+        f"only the labels it was trained on{use_note}.",
         f"- Texts longer than {config.get('max_length')} tokens are cut; what comes after the "
         "cut is not read.",
         "- The metrics above come from one training run with one seed on the splits named; "
@@ -258,7 +297,7 @@ def _body(
     ]
     if _hub_id(model) == HUB_IDS["minilm"]:
         out.append("- The base model (all-MiniLM-L6-v2) was trained on English text.")
-    return "\n".join(out) + "\n"
+    return out
 
 
 def _metrics_table(metrics: dict[str, Any]) -> list[str]:

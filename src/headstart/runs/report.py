@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headstart.tasks.metrics import HEADLINE_KEYS, confusion_markdown, per_class_markdown
+from headstart.tasks.base import task_type
 
 
 def _fmt(n: int) -> str:
@@ -13,7 +13,8 @@ def _fmt(n: int) -> str:
 
 def run_report(metrics: dict[str, Any]) -> str:
     labels = metrics["labels"]
-    keys = HEADLINE_KEYS[metrics.get("task", "classification")]
+    task = task_type(metrics.get("task"))
+    keys = task.headline_keys
     share = metrics["trainable_params"] / metrics["total_params"]
     lines = [
         f"# headstart run: {metrics['strategy']} on {metrics['data']}",
@@ -37,34 +38,7 @@ def run_report(metrics: dict[str, Any]) -> str:
             m = metrics[split]
             lines.append(f"| {split} | " + " | ".join(f"{m[k]:.4f}" for k in keys) + " |")
     final = "test" if "test" in metrics else "eval"
-    if "per_label" in metrics[final]:
-        lines += ["", f"## Per label ({final})", "", "| label | F1 | support |", "|---|---|---|"]
-        for name, m in metrics[final]["per_label"].items():
-            lines.append(f"| {name} | {m['f1']:.3f} | {m['support']} |")
-    if "per_type" in metrics[final]:
-        lines += [
-            "",
-            f"## Entities per type ({final})",
-            "",
-            "| type | precision | recall | F1 | support |",
-            "|---|---|---|---|---|",
-        ]
-        for name, m in metrics[final]["per_type"].items():
-            lines.append(
-                f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} "
-                f"| {m['support']} |"
-            )
-    if "confusion_matrix" in metrics[final]:
-        lines += [
-            "",
-            f"## Confusion matrix ({final})",
-            "",
-            confusion_markdown(metrics[final]["confusion_matrix"], labels),
-            "",
-            f"## Per class ({final})",
-            "",
-            per_class_markdown(metrics[final]["per_class"]),
-        ]
+    lines += task.report_sections(metrics[final], final, labels)
     lines += [
         "",
         "## Epochs",

@@ -10,11 +10,15 @@ with :func:`register`, and one import line in ``headstart/tasks/__init__.py``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
-from headstart.errors import ModelError
+from headstart.errors import ConfigError, DataError, ModelError
+
+IGNORE = -100  # cross_entropy's ignore_index: positions that are not a word's first token
 
 
 class Task(ABC):
@@ -50,6 +54,51 @@ class Task(ABC):
     def from_meta(cls, meta: dict[str, Any]) -> Task:
         return cls(list(meta["labels"]))  # type: ignore[call-arg]
 
+    # -- what reports say: class-level, as a metrics.json names its task but holds no task --
+    headline_keys: ClassVar[tuple[str, ...]] = ()  # the main numbers of a split, in this order
+    described: ClassVar[str] = ""  # the model card's "A model for ..."
+    pipeline_tag: ClassVar[str] = "text-classification"  # the model card's hub pipeline
+    use_note: ClassVar[str] = ""  # the model card: after "It knows only the labels ..."
+    per_token: ClassVar[bool] = False  # logits per token, (batch, sequence, outputs)
+    baselines: ClassVar[tuple[str, ...]] = ()  # the encoder-free baselines of ``compare``
+
+    @classmethod
+    def main_metric_of(cls, split: dict[str, Any]) -> str:
+        """The main metric of one split's metrics as ``metrics.json`` holds them, where no task
+        object is at hand (run lists, comparisons, tuning): the same as ``task.main_metric``."""
+        return str(cls.main_metric)
+
+    @classmethod
+    def report_sections(cls, split: dict[str, Any], name: str, labels: list[str]) -> list[str]:
+        """``report.md``'s task-specific tables of the final split (``name``)."""
+        return []
+
+    def weighted_loss(
+        self, train_targets: Any
+    ) -> tuple[Callable[[torch.Tensor, Any], torch.Tensor], list[float]]:
+        """``--class-weights auto``: the loss with weights from the training targets (rare
+        classes weigh more), and the weights (for metrics)."""
+        raise ConfigError(
+            f"--class-weights works with classes or labels, not with --task {self.name}"
+        )
+
+    def cosine_start(
+        self, cosines: np.ndarray, wanted: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A bi-encoder's head as a function of the cosine: (slope, intercept) per output,
+        fitted to a sample of training targets; None: the head stays random."""
+        return None
+
+    def agreement(self, expected: torch.Tensor, got: torch.Tensor) -> float | None:
+        """How often two runs of the model (PyTorch and ONNX logits) predict the same; None
+        where predictions are numbers, not labels."""
+        return None
+
+    def evaluation_labels(self, labels: list[Any]) -> list[Any]:
+        """Labels given to ``evaluate``, as :meth:`targets` takes them, each checked to be one
+        the model was trained on."""
+        return labels
+
 
 TASKS: dict[str, type[Task]] = {}
 
@@ -69,3 +118,21 @@ def task_from_meta(meta: dict[str, Any]) -> Task:
             f"known: {', '.join(TASKS)}"
         )
     return TASKS[kind].from_meta(meta)
+
+
+def task_type(name: str | None) -> type[Task]:
+    """The registered class of a task name as a ``metrics.json`` spells it; a missing or unknown
+    name reads as classification, the only task of files from before the field."""
+    return TASKS.get(name or "classification") or TASKS["classification"]
+
+
+def check_known(labels: list[Any], known: list[str]) -> None:
+    """Refuse the first label (or label of a list) the model was not trained on."""
+    names = set(known)
+    for i, label in enumerate(labels):
+        unseen = [x for x in (label if isinstance(label, list) else [label]) if str(x) not in names]
+        if unseen:
+            raise DataError(
+                f"label '{unseen[0]}' (example {i + 1}) is not one the model was trained "
+                f"on; its labels are: {', '.join(known)}"
+            )

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from headstart.data.labelled import LabelSpace
-from headstart.tasks.base import Task, register
-from headstart.tasks.metrics import classification_metrics
+from headstart.tasks.base import Task, check_known, register
+from headstart.tasks.imbalance import balanced_weights
+from headstart.tasks.metrics import classification_metrics, confusion_markdown, per_class_markdown
+from headstart.tasks.pairs import cosine_logistic
 
 
 @register
@@ -44,3 +48,53 @@ class ClassificationTask(Task):
 
     def meta(self) -> dict[str, Any]:
         return {"task": self.name, "labels": self.labels}
+
+    headline_keys = ("accuracy", "macro_f1")
+    described = "single-label text classification (softmax over the labels)"
+    use_note = " and always picks one of them"
+    baselines = ("tfidf",)
+
+    @classmethod
+    def report_sections(cls, split: dict[str, Any], name: str, labels: list[str]) -> list[str]:
+        if "confusion_matrix" not in split:
+            return []
+        return [
+            "",
+            f"## Confusion matrix ({name})",
+            "",
+            confusion_markdown(split["confusion_matrix"], labels),
+            "",
+            f"## Per class ({name})",
+            "",
+            per_class_markdown(split["per_class"]),
+        ]
+
+    def weighted_loss(
+        self, train_targets: torch.Tensor
+    ) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], list[float]]:
+        weights = balanced_weights(train_targets, self.num_outputs)
+
+        def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return nn.functional.cross_entropy(logits.float(), targets, weight=weights)
+
+        return loss, weights.tolist()
+
+    def cosine_start(
+        self, cosines: np.ndarray, wanted: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        present = np.unique(wanted)
+        if len(present) < 2:
+            return None
+        slopes, intercepts = np.zeros(self.num_outputs), np.zeros(self.num_outputs)
+        fitted_slopes, fitted_intercepts = cosine_logistic(cosines, wanted)
+        slopes[present], intercepts[present] = fitted_slopes, fitted_intercepts
+        unseen = np.setdiff1d(np.arange(self.num_outputs), present)
+        intercepts[unseen] = -10.0  # classes the sample does not have
+        return slopes, intercepts
+
+    def agreement(self, expected: torch.Tensor, got: torch.Tensor) -> float | None:
+        return (expected.argmax(-1) == got.argmax(-1)).float().mean().item()
+
+    def evaluation_labels(self, labels: list[Any]) -> list[Any]:
+        check_known(labels, self.labels)
+        return labels

@@ -1,10 +1,13 @@
-"""Metrics for classification, and the markdown summary of a run."""
+"""The metrics of each task type, the markdown tables of a run, and the main metric and headline
+of a split (read from the task registry)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+
+from headstart.tasks.base import TASKS, task_type
 
 
 def classification_metrics(
@@ -131,14 +134,14 @@ def tagging_metrics(true: list[list[str]], pred: list[list[str]], entities: bool
     } | out
 
 
-HEADLINE_KEYS = {
-    "tokens": ("precision", "recall", "f1", "accuracy"),
-    "classification": ("accuracy", "macro_f1"),
-    "multilabel": ("micro_f1", "macro_f1", "subset_accuracy"),
-    "regression": ("pearson", "spearman", "mse", "mae"),
-}
+def main_metric(task: str | None, split: dict[str, Any]) -> str:
+    """The metric a run of ``task`` (a name, as ``metrics.json`` has it) is judged by, from one
+    split's metrics: higher is better for all. The task classes define it
+    (:meth:`~headstart.tasks.base.Task.main_metric_of`)."""
+    return task_type(task).main_metric_of(split)
 
 
 def headline(metrics: dict[str, Any], task: str) -> str:
     """The main numbers of one split on one line, e.g. "accuracy 0.9731  macro_f1 0.9702"."""
-    return "  ".join(f"{k} {metrics[k]:.4f}" for k in HEADLINE_KEYS[task] if k in metrics)
+    keys = TASKS[task].headline_keys
+    return "  ".join(f"{k} {metrics[k]:.4f}" for k in keys if k in metrics)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,8 +10,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.tasks.base import Task, register
+from headstart.tasks.base import Task, check_known, register
+from headstart.tasks.imbalance import positive_weights
 from headstart.tasks.metrics import multilabel_metrics
+from headstart.tasks.pairs import cosine_logistic
 
 
 @register
@@ -107,3 +110,53 @@ class MultiLabelTask(Task):
             float(meta.get("threshold", 0.5)),
             [float(t) for t in per_label] if per_label is not None else None,
         )
+
+    headline_keys = ("micro_f1", "macro_f1", "subset_accuracy")
+    described = "multi-label text classification (an independent sigmoid per label)"
+
+    @classmethod
+    def report_sections(cls, split: dict[str, Any], name: str, labels: list[str]) -> list[str]:
+        if "per_label" not in split:
+            return []
+        lines = ["", f"## Per label ({name})", "", "| label | F1 | support |", "|---|---|---|"]
+        for label, m in split["per_label"].items():
+            lines.append(f"| {label} | {m['f1']:.3f} | {m['support']} |")
+        return lines
+
+    def weighted_loss(
+        self, train_targets: torch.Tensor
+    ) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], list[float]]:
+        pos_weight = positive_weights(train_targets)
+
+        def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return nn.functional.binary_cross_entropy_with_logits(
+                logits.float(), targets, pos_weight=pos_weight
+            )
+
+        return loss, pos_weight.tolist()
+
+    def cosine_start(
+        self, cosines: np.ndarray, wanted: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A binary logistic fit per label; a label the sample never (or always) has starts
+        far below (above) its threshold."""
+        slopes, intercepts = np.zeros(self.num_outputs), np.zeros(self.num_outputs)
+        for label in range(self.num_outputs):
+            column = wanted[:, label]
+            if 0 < column.sum() < len(column):
+                fitted_slopes, fitted_intercepts = cosine_logistic(cosines, column.astype(int))
+                slopes[label], intercepts[label] = fitted_slopes[1] * 2, fitted_intercepts[1] * 2
+            else:
+                intercepts[label] = -10.0 if column.sum() == 0 else 10.0
+        return slopes, intercepts
+
+    def agreement(self, expected: torch.Tensor, got: torch.Tensor) -> float | None:
+        """Rows whose every label decision is the same, at the saved (global) threshold."""
+        same = (expected.sigmoid() >= self.threshold) == (got.sigmoid() >= self.threshold)
+        return same.all(-1).float().mean().item()
+
+    def evaluation_labels(self, labels: list[Any]) -> list[Any]:
+        """A plain string is a one-label list."""
+        labels = [x if isinstance(x, list) else [x] for x in labels]
+        check_known(labels, self.labels)
+        return labels

@@ -52,3 +52,13 @@ class RegressionTask(Task):
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> RegressionTask:
         return cls(float(meta["target_mean"]), float(meta["target_std"]))
+
+    headline_keys = ("pearson", "spearman", "mse", "mae")
+    described = "text regression (one number per text)"
+
+    def cosine_start(
+        self, cosines: np.ndarray, wanted: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        scaled = (wanted - self.mean) / self.std  # the head predicts standardised targets
+        slope, intercept = np.polyfit(cosines, scaled, 1)
+        return np.array([slope]), np.array([intercept])

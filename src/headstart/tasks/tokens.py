@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,10 +10,9 @@ import torch
 from torch import nn
 
 from headstart.data.tagged import entity_scheme
-from headstart.tasks.base import Task, register
+from headstart.tasks.base import IGNORE, Task, register
+from headstart.tasks.imbalance import balanced_weights
 from headstart.tasks.metrics import tagging_metrics
-
-IGNORE = -100  # cross_entropy's ignore_index: positions that are not a word's first token
 
 
 @dataclass
@@ -116,3 +116,52 @@ class TokenTask(Task):
 
     def meta(self) -> dict[str, Any]:
         return {"task": self.name, "labels": self.labels}
+
+    headline_keys = ("precision", "recall", "f1", "accuracy")
+    described = "token classification (one tag per word; entities from BIO tags)"
+    pipeline_tag = "token-classification"
+    per_token = True
+
+    @classmethod
+    def main_metric_of(cls, split: dict[str, Any]) -> str:
+        """Entity F1 where the tags are entities (BIO), word accuracy otherwise."""
+        return "f1" if "f1" in split else "accuracy"
+
+    @classmethod
+    def report_sections(cls, split: dict[str, Any], name: str, labels: list[str]) -> list[str]:
+        if "per_type" not in split:
+            return []
+        lines = [
+            "",
+            f"## Entities per type ({name})",
+            "",
+            "| type | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
+        for kind, m in split["per_type"].items():
+            lines.append(
+                f"| {kind} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} "
+                f"| {m['support']} |"
+            )
+        return lines
+
+    def weighted_loss(
+        self, train_targets: TokenTargets
+    ) -> tuple[Callable[[torch.Tensor, TokenTargets], torch.Tensor], list[float]]:
+        weights = balanced_weights(train_targets.tags.flatten(), self.num_outputs)
+
+        def loss(logits: torch.Tensor, targets: TokenTargets) -> torch.Tensor:
+            width = logits.shape[1]
+            return nn.functional.cross_entropy(
+                logits.float().reshape(-1, logits.shape[-1]),
+                targets.tags[:, :width].reshape(-1),
+                weight=weights,
+                ignore_index=IGNORE,
+            )
+
+        return loss, weights.tolist()
+
+    def agreement(self, expected: torch.Tensor, got: torch.Tensor) -> float | None:
+        """Per token, over real tokens (padding is all zeros)."""
+        real = expected.abs().sum(-1) > 0
+        return (expected.argmax(-1) == got.argmax(-1))[real].float().mean().item()
