@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from headstart.tasks.base import Task, register
+from headstart.tasks.base import PostFit, Task, register, shown_labels
 from headstart.tasks.metrics import multilabel_metrics
+
+if TYPE_CHECKING:
+    from headstart.config import FitConfig
+    from headstart.data.labelled import Splits
 
 
 @register
@@ -107,3 +111,24 @@ class MultiLabelTask(Task):
             float(meta.get("threshold", 0.5)),
             [float(t) for t in per_label] if per_label is not None else None,
         )
+
+    @classmethod
+    def from_splits(cls, splits: Splits, config: FitConfig) -> MultiLabelTask:
+        return cls(splits.labels.names, config.threshold)
+
+    def description(self, splits: Splits) -> str:
+        return f"multi-label, {len(self.labels)} labels: {shown_labels(self.labels)}"
+
+    def post_fit(
+        self, config: FitConfig, logits: dict[str, torch.Tensor], targets: dict[str, Any]
+    ) -> PostFit:
+        """``--tune-threshold``: the thresholds chosen on the eval split (kept in ``meta``)."""
+        if not config.tune_threshold:
+            return PostFit()
+        own = self.tune_threshold(logits["eval"], targets["eval"])
+        note = (
+            f"decision thresholds tuned on the eval split: {self.threshold:.3f} overall; "
+            f"{own} of {len(self.labels)} labels have {self.MIN_POSITIVES}+ eval examples and "
+            f"their own threshold"
+        )
+        return PostFit([note])
