@@ -13,6 +13,7 @@ from rich.console import Console
 
 from headstart.config import FitConfig
 from headstart.core.distributed import for_this_process, is_main, same_on_all
+from headstart.core.reporting import Reporter
 from headstart.engine.checkpoints import open_run_folder, resumable_config
 from headstart.pipeline.fit import train_model, write_run
 from headstart.runs.folder import check_target, default_run_dir
@@ -28,7 +29,7 @@ class FitResult:
 
 def fit(
     config: FitConfig | None = None,
-    console: Console | None = None,
+    console: Console | Reporter | None = None,
     *,
     resume: str | Path | None = None,
     **options: Any,
@@ -37,12 +38,13 @@ def fit(
 
     Either pass a :class:`FitConfig` or its fields as keyword arguments:
     ``headstart.fit(data="bbc-news", strategy="head")``. ``resume=RUN_DIR`` continues a run
-    started with ``save_every`` from its latest checkpoint, with its saved settings.
+    started with ``save_every`` from its latest checkpoint, with its saved settings. What it
+    says goes to ``console`` (a rich console or a reporter; by default stderr).
     """
     if resume is not None:
         config = resumable_config(Path(resume), options)
     config = for_this_process(config or FitConfig(**options))  # under accelerate launch
-    console = console or Console(stderr=True, quiet=config.quiet, soft_wrap=True)
+    reporter = Reporter.of(console, quiet=config.quiet)
     run_dir = Path(resume) if resume is not None else same_on_all(
         Path(config.output) if config.output else default_run_dir(config.data, config.strategy)
     )  # fmt: skip
@@ -52,7 +54,7 @@ def fit(
     tracking = Tracking.for_run(config, run_dir)  # --track without its extra fails here too
     with tracking:
         trained = train_model(
-            config, console, on_epoch=tracking.log_epoch, checkpoints=checkpoints,
+            config, reporter, on_epoch=tracking.log_epoch, checkpoints=checkpoints,
             resume=resume is not None,
         )  # fmt: skip
         metrics = trained.metrics
@@ -62,8 +64,8 @@ def fit(
         )  # fmt: skip
         tracking.finish(run_dir, metrics)
     final = "test" if "test" in metrics else "eval"
-    console.print(
-        f"[bold green]done[/] in {metrics['train_seconds']:.1f} s: {final} "
+    reporter.success(
+        f"in {metrics['train_seconds']:.1f} s: {final} "
         f"{headline(metrics[final], metrics['task'])} → {run_dir}"
     )
     return FitResult(run_dir, metrics)

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
+from headstart.data.batching import Encoded, encode
 from headstart.errors import ConfigError, DataError, ModelError
 
 IGNORE = -100  # cross_entropy's ignore_index: positions that are not a word's first token
+
+if TYPE_CHECKING:
+    from headstart.config import FitConfig
+    from headstart.data.labelled import LabelledSplit, Splits
 
 
 class Task(ABC):
@@ -99,6 +105,58 @@ class Task(ABC):
         the model was trained on."""
         return labels
 
+    # What the fit pipeline (headstart.pipeline) asks of a task, from data to post-fit steps.
+    takes_words: ClassVar[bool] = False  # the tokenizer is given pre-split words
+    stratify: ClassVar[bool] = False  # eval splits and --train-size keep each label's share
+
+    @classmethod
+    def from_splits(cls, splits: Splits, config: FitConfig) -> Task:
+        """The task of freshly read training data; ``config`` has the options it takes."""
+        return cls(splits.labels.names)  # type: ignore[call-arg]
+
+    def description(self, splits: Splits) -> str:
+        """The task on the console's data line, after "task "."""
+        return self.name
+
+    def example_unit(self, pairs: bool) -> str:
+        """What the data line counts ("" for plain texts)."""
+        return "sentence pairs" if pairs else ""
+
+    def head_pooling(self, wanted: str) -> str:
+        """The pooling the head reads, given ``--pooling``."""
+        return wanted
+
+    def case_markers(
+        self, tokenizer: Any, wanted: bool | None, encoder_frozen: bool
+    ) -> tuple[int, int] | None:
+        """Ids of the case marker tokens put before capitalised words, or None for none."""
+        if wanted:
+            raise ConfigError("--case-markers is for token classification (--task tokens)")
+        return None
+
+    def encode_split(
+        self,
+        split: LabelledSplit,
+        tokenizer: Any,
+        max_length: int,
+        apart: bool = False,
+        markers: tuple[int, int] | None = None,
+    ) -> tuple[Encoded, Any]:
+        """Token ids and training targets of one split. ``apart``: the two texts of a pair are
+        encoded separately (bi-encoder)."""
+        encoded = encode(tokenizer, split.texts, max_length, split.pairs, apart)
+        return encoded, self.targets(split.labels)
+
+    def encoding_notes(self, split: LabelledSplit, encoded: Encoded, max_length: int) -> list[str]:
+        """Console lines about how the training split was encoded."""
+        return []
+
+    def post_fit(
+        self, config: FitConfig, logits: dict[str, torch.Tensor], targets: dict[str, Any]
+    ) -> PostFit:
+        """Steps after training, on the eval (and test) logits: tuning, calibration."""
+        return PostFit()
+
 
 TASKS: dict[str, type[Task]] = {}
 
@@ -136,3 +194,18 @@ def check_known(labels: list[Any], known: list[str]) -> None:
                 f"label '{unseen[0]}' (example {i + 1}) is not one the model was trained "
                 f"on; its labels are: {', '.join(known)}"
             )
+
+
+@dataclass
+class PostFit:
+    """What a task's post-fit steps give: console lines, metrics.json entries and entries of the
+    saved model's ``headstart.json`` (what the predictor applies)."""
+
+    notes: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def shown_labels(labels: list[str], most: int = 10) -> str:
+    """The first ``most`` labels, comma-separated, with " …" when there are more."""
+    return ", ".join(labels[:most]) + (" …" if len(labels) > most else "")

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from headstart.data.labelled import LabelSpace
-from headstart.tasks.base import Task, check_known, register
+from headstart.tasks.base import PostFit, Task, check_known, register, shown_labels
+from headstart.tasks.calibration import calibrate
 from headstart.tasks.imbalance import balanced_weights
 from headstart.tasks.metrics import classification_metrics, confusion_markdown, per_class_markdown
 from headstart.tasks.pairs import cosine_logistic
+
+if TYPE_CHECKING:
+    from headstart.config import FitConfig
+    from headstart.data.labelled import Splits
 
 
 @register
@@ -98,3 +103,23 @@ class ClassificationTask(Task):
     def evaluation_labels(self, labels: list[Any]) -> list[Any]:
         check_known(labels, self.labels)
         return labels
+
+    stratify = True
+
+    def description(self, splits: Splits) -> str:
+        return f"{self.name}, {len(self.labels)} classes: {shown_labels(self.labels)}"
+
+    def post_fit(
+        self, config: FitConfig, logits: dict[str, torch.Tensor], targets: dict[str, Any]
+    ) -> PostFit:
+        """Temperature scaling on the eval split (``--calibrate``, on by default)."""
+        if not config.calibrate:
+            return PostFit()
+        test = (logits["test"], targets["test"]) if "test" in logits else None
+        c = calibrate(logits["eval"], targets["eval"], test)
+        note = (
+            f"calibration: temperature {c['temperature']:.3f}, eval ECE "
+            f"{c['eval_ece_before']:.4f} → {c['eval_ece_after']:.4f}"
+        )
+        # the predictor divides logits by the temperature: calibrated scores
+        return PostFit([note], {"calibration": c}, {"temperature": c["temperature"]})

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from headstart.tasks.base import Task, check_known, register
+from headstart.tasks.base import PostFit, Task, check_known, register, shown_labels
 from headstart.tasks.imbalance import positive_weights
 from headstart.tasks.metrics import multilabel_metrics
 from headstart.tasks.pairs import cosine_logistic
+
+if TYPE_CHECKING:
+    from headstart.config import FitConfig
+    from headstart.data.labelled import Splits
 
 
 @register
@@ -160,3 +164,24 @@ class MultiLabelTask(Task):
         labels = [x if isinstance(x, list) else [x] for x in labels]
         check_known(labels, self.labels)
         return labels
+
+    @classmethod
+    def from_splits(cls, splits: Splits, config: FitConfig) -> MultiLabelTask:
+        return cls(splits.labels.names, config.threshold)
+
+    def description(self, splits: Splits) -> str:
+        return f"multi-label, {len(self.labels)} labels: {shown_labels(self.labels)}"
+
+    def post_fit(
+        self, config: FitConfig, logits: dict[str, torch.Tensor], targets: dict[str, Any]
+    ) -> PostFit:
+        """``--tune-threshold``: the thresholds chosen on the eval split (kept in ``meta``)."""
+        if not config.tune_threshold:
+            return PostFit()
+        own = self.tune_threshold(logits["eval"], targets["eval"])
+        note = (
+            f"decision thresholds tuned on the eval split: {self.threshold:.3f} overall; "
+            f"{own} of {len(self.labels)} labels have {self.MIN_POSITIVES}+ eval examples and "
+            f"their own threshold"
+        )
+        return PostFit([note])

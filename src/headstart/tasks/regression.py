@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -11,6 +11,10 @@ from torch import nn
 
 from headstart.tasks.base import Task, register
 from headstart.tasks.metrics import regression_metrics
+
+if TYPE_CHECKING:
+    from headstart.config import FitConfig
+    from headstart.data.labelled import Splits
 
 
 @register
@@ -62,3 +66,11 @@ class RegressionTask(Task):
         scaled = (wanted - self.mean) / self.std  # the head predicts standardised targets
         slope, intercept = np.polyfit(cosines, scaled, 1)
         return np.array([slope]), np.array([intercept])
+
+    @classmethod
+    def from_splits(cls, splits: Splits, config: FitConfig) -> RegressionTask:
+        return cls.fit(splits.train.labels)
+
+    def description(self, splits: Splits) -> str:
+        values = splits.train.labels
+        return f"regression, training targets {min(values):g} to {max(values):g}"
