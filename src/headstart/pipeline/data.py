@@ -8,6 +8,7 @@ from headstart.core.reporting import Reporter
 from headstart.data.labelled import LabelledSplit, Splits, load_splits, stratified_split
 from headstart.errors import ConfigError
 from headstart.tasks import TASKS
+from headstart.tasks.pairs import pair_encoding
 
 
 def read_data(config: FitConfig, reporter: Reporter) -> Splits:
@@ -54,7 +55,7 @@ def read_splits(config: FitConfig) -> Splits:
 def bi_encoder(config: FitConfig) -> bool:
     """Whether the two texts of a pair are encoded apart (``--pair-encoding bi``). The one
     place the pipeline reads the option: the rest asks this."""
-    return config.pair_encoding == "bi"
+    return pair_encoding(config.pair_encoding).apart
 
 
 def swap_pairs(split: LabelledSplit) -> None:

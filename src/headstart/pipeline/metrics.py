@@ -11,7 +11,7 @@ from headstart.config import FitConfig
 from headstart.core.distributed import world_size
 from headstart.core.env import peak_rss_mb
 from headstart.data.labelled import Splits
-from headstart.pipeline.data import bi_encoder, splits_by_name
+from headstart.pipeline.data import splits_by_name
 from headstart.pipeline.encode import Encoding
 from headstart.pipeline.inputs import Prepared
 from headstart.pipeline.model import Built
@@ -19,6 +19,7 @@ from headstart.pipeline.source import Resolved
 from headstart.pipeline.train import TrainRun
 from headstart.tasks import Task
 from headstart.tasks.base import PostFit
+from headstart.tasks.pairs import pair_encoding
 
 
 def split_metrics(
@@ -61,7 +62,7 @@ def fit_metrics(
         "patience": config.patience,
         "layer_lr_decay": config.layer_lr_decay,
         **({"pair_swap": True} if config.pair_swap else {}),
-        **({"pair_encoding": "bi"} if bi_encoder(config) else {}),
+        **pair_encoding(config.pair_encoding).meta(),
         **({"case_markers": True} if encoding.markers is not None else {}),
         **(
             {"lora": {"rank": config.lora_rank, "alpha": config.lora_alpha or 2 * config.lora_rank}}
