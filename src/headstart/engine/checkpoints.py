@@ -6,9 +6,9 @@ loop is (epoch, batches done in it, steps) and what it has gathered (running los
 history, the best epoch's weights and score, the early-stopping counter). A resumed fp32 run
 on a CPU therefore ends with exactly the metrics of an uninterrupted one.
 
-Each checkpoint is written to a hidden temporary folder, fsynced and renamed to
-``checkpoints/step-N``: a kill at any moment leaves only complete checkpoints. The last
-``KEEP`` are kept.
+Each checkpoint is written to a hidden staging folder (``runs.folder.StagedRun``), fsynced
+and renamed to ``checkpoints/step-N``: a kill at any moment leaves only complete checkpoints.
+The last ``KEEP`` are kept.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from torch import nn
 
 from headstart.config import FitConfig
 from headstart.core.distributed import is_main
+from headstart.core.reporting import Reporter
 from headstart.errors import ConfigError
+from headstart.runs.folder import StagedRun, atomic_file
 
 KEEP = 2
 STEP_FOLDER = re.compile(r"^step-(\d+)$")
@@ -109,33 +111,26 @@ def save_checkpoint(
     rng: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``folder/step-N`` atomically and keep only the last ``KEEP`` checkpoints."""
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"step-{state.step}"
-    tmp = folder / f".step-{state.step}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file(weights, str(tmp / "weights.safetensors"))
-    best = {k: v.detach().cpu().contiguous() for k, v in best_weights.items()}
-    save_file(best, str(tmp / "best.safetensors"))
-    torch.save(
-        {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": rng if rng is not None else capture_rng(),
-        },
-        tmp / "state.pt",
-    )
-    (tmp / "loop.json").write_text(json.dumps(asdict(state), indent=1) + "\n")
-    for child in tmp.iterdir():
-        _fsync(child)
-    _fsync(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with StagedRun(folder / f"step-{state.step}", overwrite=True) as stage:
+        save_file(weights, str(stage / "weights.safetensors"))
+        best = {k: v.detach().cpu().contiguous() for k, v in best_weights.items()}
+        save_file(best, str(stage / "best.safetensors"))
+        torch.save(
+            {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng if rng is not None else capture_rng(),
+            },
+            stage / "state.pt",
+        )
+        (stage / "loop.json").write_text(json.dumps(asdict(state), indent=1) + "\n")
+        for child in stage.iterdir():
+            _fsync(child)
+        _fsync(stage)
     _fsync(folder)  # the rename itself survives a power cut
     for old in step_folders(folder)[:-KEEP]:
         shutil.rmtree(old, ignore_errors=True)
-    return final
+    return folder / f"step-{state.step}"
 
 
 def step_folders(folder: Path) -> list[Path]:
@@ -147,10 +142,12 @@ def step_folders(folder: Path) -> list[Path]:
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
-    """The newest complete checkpoint; leftovers of a write that was killed are removed."""
+    """The newest complete checkpoint; leftovers of a write that was killed are removed
+    (``.step-N.partial-PID``; ``.step-N.tmp-PID`` from versions before StagedRun)."""
     if folder.is_dir():
-        for stale in folder.glob(".step-*.tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        for pattern in (".step-*.partial-*", ".step-*.tmp-*"):
+            for stale in folder.glob(pattern):
+                shutil.rmtree(stale, ignore_errors=True)
     found = step_folders(folder)
     return found[-1] if found else None
 
@@ -199,9 +196,8 @@ def open_run_folder(run_dir: Path, config: FitConfig, resuming: bool) -> Path | 
     if config.overwrite and run_dir.is_dir():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / f".config.json.tmp-{os.getpid()}"
-    config.save(tmp)
-    os.replace(tmp, run_dir / "config.json")
+    with atomic_file(run_dir / "config.json") as tmp:
+        config.save(tmp)
     return folder
 
 
@@ -229,15 +225,14 @@ def resumable_config(run_dir: Path, options: dict[str, Any]) -> FitConfig:
     return replace(config, **options)
 
 
-def resume_point(folder: Path, console: Console) -> Checkpoint | None:
+def resume_point(folder: Path, console: Console | Reporter) -> Checkpoint | None:
     """The latest checkpoint, loaded, or None (killed before the first one: start over)."""
+    reporter = Reporter.of(console)
     path = latest_checkpoint(folder)
     if path is None:
-        console.print("resume: no checkpoint was written yet; training from the beginning")
+        reporter.info("resume: no checkpoint was written yet; training from the beginning")
         return None
     checkpoint = load_checkpoint(path)
     s = checkpoint.state
-    console.print(
-        f"resume: from {path.name} (epoch {s.epoch}, {s.position} batches into it)", markup=False
-    )
+    reporter.info(f"resume: from {path.name} (epoch {s.epoch}, {s.position} batches into it)")
     return checkpoint

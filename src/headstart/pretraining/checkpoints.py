@@ -4,15 +4,15 @@ A checkpoint holds everything the loop needs to go on as if it had never stopped
 the optimizer and scheduler, the RNG states (python, numpy, torch and the masker's own
 generator), the step (the batch order is seeded, so the step is its position), the running
 loss and curve, and what the run measured before training (the loss before, the head warmup).
-It is written with fit's atomic ``save_checkpoint`` (a hidden folder, fsynced, renamed to
+It is written with fit's atomic ``save_checkpoint`` (a staging folder, fsynced, renamed to
 ``OUTPUT/checkpoints/step-N``; the last two kept).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,11 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from headstart.engine.callbacks import Checkpointing
 from headstart.engine.checkpoints import capture_rng, latest_checkpoint, save_checkpoint
+from headstart.engine.loop import Loop
 from headstart.errors import ConfigError
+from headstart.runs.folder import write_text
 
 CONFIG_FILE = "pretraining.json"
 
@@ -55,6 +58,22 @@ def save_mlm_checkpoint(
     return save_checkpoint(folder, state, weights, {}, optimizer, scheduler, rng)
 
 
+class MLMCheckpointing(Checkpointing):
+    """The engine's checkpoint callback with masked-LM contents: all weights, the loop state
+    from ``state`` and the masker's generator."""
+
+    def __init__(
+        self, folder: Path, every: int, state: Callable[[Loop], MLMLoopState], masker: Any
+    ) -> None:
+        super().__init__(folder, every)
+        self.state, self.masker = state, masker
+
+    def save(self, loop: Loop) -> Path:
+        return save_mlm_checkpoint(
+            self.folder, self.state(loop), loop.model, loop.optimizer, loop.scheduler, self.masker
+        )
+
+
 def load_mlm_checkpoint(path: Path) -> MLMCheckpoint:
     try:
         state = MLMLoopState(**json.loads((path / "loop.json").read_text()))
@@ -71,9 +90,7 @@ def open_output(output: Path, settings: dict[str, Any], overwrite: bool) -> Path
     if overwrite and output.is_dir():
         shutil.rmtree(output)
     output.mkdir(parents=True, exist_ok=True)
-    tmp = output / f".{CONFIG_FILE}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(settings, indent=2) + "\n")
-    os.replace(tmp, output / CONFIG_FILE)
+    write_text(output / CONFIG_FILE, json.dumps(settings, indent=2) + "\n")
     return output / "checkpoints"
 
 

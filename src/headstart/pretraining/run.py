@@ -23,7 +23,9 @@ from headstart.config.pretraining import (
     PretrainConfig,
 )
 from headstart.core.distributed import is_main, same_on_all, wait_for_everyone, world_size
+from headstart.core.env import quiet_transformers
 from headstart.core.precision import pick_device, resolve_precision
+from headstart.core.reporting import Reporter
 from headstart.engine.checkpoints import restore_weights
 from headstart.errors import ConfigError
 from headstart.pretraining.checkpoints import (
@@ -32,8 +34,9 @@ from headstart.pretraining.checkpoints import (
     resumable_settings,
     resume_point,
 )
-from headstart.pretraining.corpus import pack, read_documents, split_holdout
+from headstart.pretraining.corpus import Chunks, pack, read_documents, split_holdout
 from headstart.pretraining.trainer import (
+    MLMOutcome,
     MLMSettings,
     fix_heldout,
     heldout_loss,
@@ -61,7 +64,7 @@ def resumed_adapt_config(output: str, quiet: bool = False) -> AdaptConfig:
 
 
 def adapt(
-    config: AdaptConfig, console: Console | None = None, *, resume: bool = False
+    config: AdaptConfig, console: Console | Reporter | None = None, *, resume: bool = False
 ) -> MLMResult:
     """Continue masked-LM pretraining of ``config.model`` on the corpus. ``resume=True``
     continues an interrupted ``save_every`` run in ``config.output`` from its latest checkpoint
@@ -70,7 +73,7 @@ def adapt(
     from headstart.pretraining.mlm import load_mlm
 
     config = config if is_main() else replace(config, quiet=True)  # under a launcher
-    console = console or Console(stderr=True, quiet=config.quiet, soft_wrap=True)
+    reporter = Reporter.of(console, quiet=config.quiet)
     output = Path(config.output)
     if not resume:
         check_target(output, config.overwrite)  # fail before any work
@@ -81,9 +84,9 @@ def adapt(
     torch.manual_seed(config.seed)  # before loading: a new head's initialisation is seeded
     model, had_head = load_mlm(source, config.trust_remote_code, TRAIN_ATTENTION_DROPOUT)
     if had_head:
-        console.print(f"{config.model}: continuing with its own masked-LM head")
+        reporter.info(f"{config.model}: continuing with its own masked-LM head")
     else:
-        console.print(
+        reporter.info(
             f"{config.model} has no masked-LM head: initialised a new one (decoder tied to the "
             f"input embeddings, transform and bias fresh)"
         )
@@ -95,17 +98,17 @@ def adapt(
         if resume:
             saved = resume_point(checkpoints)
             if saved is None:
-                console.print("resume: no checkpoint was written yet; training from the start")
+                reporter.info("resume: no checkpoint was written yet; training from the start")
         elif is_main():
             open_output(output, asdict(config), config.overwrite)
     with tracking:
         return _run(
-            config, corpus, model, tokenizer, None, console, extra, tracking, head_warmup=warmup,
+            config, corpus, model, tokenizer, None, reporter, extra, tracking, head_warmup=warmup,
             checkpoints=checkpoints if is_main() else None, resume=saved,
         )  # fmt: skip
 
 
-def pretrain(config: PretrainConfig, console: Console | None = None) -> MLMResult:
+def pretrain(config: PretrainConfig, console: Console | Reporter | None = None) -> MLMResult:
     """Pretrain a small BERT from scratch on the corpus."""
     from transformers import BertForMaskedLM
 
@@ -113,7 +116,7 @@ def pretrain(config: PretrainConfig, console: Console | None = None) -> MLMResul
     from headstart.pretraining.presets import bert_config
 
     config = config if is_main() else replace(config, quiet=True)  # under a launcher
-    console = console or Console(stderr=True, quiet=config.quiet, soft_wrap=True)
+    reporter = Reporter.of(console, quiet=config.quiet)
     check_target(Path(config.output), config.overwrite)
     bert_config(config.size, config.config, _SizeOnly())  # bad --size/--config before any work
     tracking = Tracking.for_run(config, Path(config.output))
@@ -122,7 +125,7 @@ def pretrain(config: PretrainConfig, console: Console | None = None) -> MLMResul
     builder = _Builder(config, BertForMaskedLM)
     extra = {"size": config.size, "config_file": config.config}
     with tracking:
-        return _run(config, corpus, None, tokenizer, builder, console, extra, tracking)
+        return _run(config, corpus, None, tokenizer, builder, reporter, extra, tracking)
 
 
 def _fit_new_head(
@@ -132,7 +135,7 @@ def _fit_new_head(
     settings: MLMSettings,
     steps: int,
     config: Any,
-    console: Console,
+    console: Console | Reporter,
 ) -> Any:
     """Train only the new head's transform and bias, the encoder (and so the tied decoder)
     frozen: no gradients through the encoder, so a step costs about a forward pass."""
@@ -169,18 +172,18 @@ class _Builder:
     config: PretrainConfig
     model_class: Any
 
-    def tokenizer(self, train_docs: list[str], console: Console) -> Any:
+    def tokenizer(self, train_docs: list[str], reporter: Reporter) -> Any:
         from headstart.pretraining.wordpiece import train_wordpiece
 
         start = time.perf_counter()
         tokenizer = train_wordpiece(train_docs, self.config.vocab_size)
-        console.print(
+        reporter.info(
             f"trained a WordPiece vocabulary of {len(tokenizer):,} on {len(train_docs):,} "
             f"documents in {time.perf_counter() - start:.1f} s"
         )
         return tokenizer
 
-    def model(self, tokenizer: Any, console: Console) -> Any:
+    def model(self, tokenizer: Any, reporter: Reporter) -> Any:
         from headstart.pretraining.presets import bert_config
 
         bert = bert_config(self.config.size, self.config.config, tokenizer)
@@ -190,7 +193,7 @@ class _Builder:
         model = self.model_class(bert)
         model.config.attention_probs_dropout_prob = kept  # saved as configured
         n = sum(p.numel() for p in model.parameters())
-        console.print(
+        reporter.info(
             f"new BERT: {bert.num_hidden_layers} layers, hidden {bert.hidden_size}, "
             f"{bert.num_attention_heads} heads, vocabulary {bert.vocab_size:,}: {n:,} parameters"
         )
@@ -211,39 +214,80 @@ def read_corpus(config: MLMConfig) -> Corpus:
     return Corpus(len(documents), train, held_out)
 
 
+@dataclass
+class _Packed:
+    train: Chunks
+    held: Chunks
+
+
 def _run(
     config: MLMConfig,
     corpus: Corpus,
     model: Any,
     tokenizer: Any,
     builder: _Builder | None,
-    console: Console,
+    reporter: Reporter,
     extra: dict[str, Any],
     tracking: Tracking,
     head_warmup: int = 0,
     checkpoints: Path | None = None,
     resume: MLMCheckpoint | None = None,
 ) -> MLMResult:
-    import transformers
-
-    transformers.logging.set_verbosity_error()  # "sequence longer than 512": we pack, not cut
-    transformers.utils.logging.disable_progress_bar()
-    train_docs, held_docs = corpus.train, corpus.held_out
+    """Chunks → held-out loss before → masked-LM training → held-out loss after → the output
+    folder. A ``builder`` (pretrain) makes the tokenizer and model from the corpus first."""
+    quiet_transformers()  # "sequence longer than 512": we pack, not cut
     if builder is not None:
-        if tokenizer is None:  # under a launcher: trained once, the same on every process
-            tokenizer = same_on_all(builder.tokenizer(train_docs, console) if is_main() else None)
-        model = builder.model(tokenizer, console)
+        tokenizer, model = _build(builder, corpus, tokenizer, reporter)
+    packed = _pack(config, corpus, tokenizer, reporter)
+    settings = _settings(config, tracking, checkpoints, resume)
+    model.to(settings.device)
+    held = fix_heldout(packed.held, tokenizer, settings)
+    if resume is None:
+        measured = _before_training(
+            model, tokenizer, packed.train, held, settings, head_warmup, config, reporter
+        )
+    else:  # the head warmup and "before" were measured by the interrupted run
+        measured = _resumed(model, resume, reporter)
+    extra |= measured["extra"]
+    settings.run_state = measured  # saved in each checkpoint
+    outcome = train_mlm(model, tokenizer, packed.train, settings, reporter)
+    after = heldout_loss(model, held, settings)
+    metrics = _metrics(config, corpus, packed, measured, after, outcome, settings) | extra
+    target = _write_output(config, model, tokenizer, metrics, tracking, checkpoints)
+    reporter.success(
+        f"{outcome.steps} steps in {outcome.seconds:.1f} s "
+        f"({metrics['steps_per_second']:.3f} steps/s, {settings.precision}): held-out perplexity "
+        f"{metrics['perplexity_before']:,.2f} → {metrics['perplexity_after']:,.2f} → {target}"
+    )
+    return MLMResult(target, metrics)
+
+
+def _build(builder: _Builder, corpus: Corpus, tokenizer: Any, reporter: Reporter) -> Any:
+    """pretrain's tokenizer (unless one was given) and its new random model."""
+    if tokenizer is None:  # under a launcher: trained once, the same on every process
+        trained = builder.tokenizer(corpus.train, reporter) if is_main() else None
+        tokenizer = same_on_all(trained)
+    return tokenizer, builder.model(tokenizer, reporter)
+
+
+def _pack(config: MLMConfig, corpus: Corpus, tokenizer: Any, reporter: Reporter) -> _Packed:
     start = time.perf_counter()
-    train_chunks = pack(tokenizer, train_docs, config.max_length, config.whole_word_mask)
-    held_chunks = pack(tokenizer, held_docs, config.max_length, config.whole_word_mask)
-    console.print(
-        f"corpus: {corpus.documents:,} documents → {len(train_chunks):,} chunks of "
-        f"{config.max_length} tokens ({train_chunks.tokens:,} tokens) for training, "
-        f"{len(held_docs):,} documents ({len(held_chunks):,} chunks) held out "
+    train = pack(tokenizer, corpus.train, config.max_length, config.whole_word_mask)
+    held = pack(tokenizer, corpus.held_out, config.max_length, config.whole_word_mask)
+    reporter.info(
+        f"corpus: {corpus.documents:,} documents → {len(train):,} chunks of "
+        f"{config.max_length} tokens ({train.tokens:,} tokens) for training, "
+        f"{len(corpus.held_out):,} documents ({len(held):,} chunks) held out "
         f"[{time.perf_counter() - start:.1f} s]"
     )
+    return _Packed(train, held)
+
+
+def _settings(
+    config: MLMConfig, tracking: Tracking, checkpoints: Path | None, resume: MLMCheckpoint | None
+) -> MLMSettings:
     device = pick_device()
-    settings = MLMSettings(
+    return MLMSettings(
         steps=config.steps,
         epochs=config.epochs or 1,
         batch_size=config.batch_size,
@@ -261,45 +305,59 @@ def _run(
         checkpoint_dir=checkpoints,
         resume=resume,
     )
-    model.to(device)
-    held = fix_heldout(held_chunks, tokenizer, settings)
-    if resume is None:
-        measured = _before_training(
-            model, tokenizer, train_chunks, held, settings, head_warmup, config, console
-        )
-    else:  # the head warmup and "before" were measured by the interrupted run
-        restore_weights(model, resume.weights, resume.path)
-        measured = resume.state.run
-        console.print(f"resume: from {resume.path.name} (step {resume.state.step})", markup=False)
-    before, held_tokens = measured["loss_before"], measured["heldout_masked_tokens"]
-    extra |= measured["extra"]
-    settings.run_state = measured  # saved in each checkpoint
-    outcome = train_mlm(model, tokenizer, train_chunks, settings, console)
-    after = heldout_loss(model, held, settings)
-    metrics = {
+
+
+def _resumed(model: Any, resume: MLMCheckpoint, reporter: Reporter) -> dict[str, Any]:
+    """The checkpoint's weights; what the interrupted run measured before training."""
+    restore_weights(model, resume.weights, resume.path)  # before train_mlm's DDP wrap
+    reporter.info(f"resume: from {resume.path.name} (step {resume.state.step})")
+    return resume.state.run
+
+
+def _metrics(
+    config: MLMConfig,
+    corpus: Corpus,
+    packed: _Packed,
+    measured: dict[str, Any],
+    after: float,
+    outcome: MLMOutcome,
+    settings: MLMSettings,
+) -> dict[str, Any]:
+    before = measured["loss_before"]
+    return {
         "perplexity_before": round(perplexity(before), 4),
         "perplexity_after": round(perplexity(after), 4),
         "loss_before": round(before, 5),
         "loss_after": round(after, 5),
-        "heldout_masked_tokens": held_tokens,
-        "heldout_documents": len(held_docs),
-        "heldout_chunks": len(held_chunks),
-        "train_documents": len(train_docs),
-        "chunks": len(train_chunks),
+        "heldout_masked_tokens": measured["heldout_masked_tokens"],
+        "heldout_documents": len(corpus.held_out),
+        "heldout_chunks": len(packed.held),
+        "train_documents": len(corpus.train),
+        "chunks": len(packed.train),
         "steps": outcome.steps,
-        "epochs": round(outcome.steps * config.batch_size / len(train_chunks), 3),
+        "epochs": round(outcome.steps * config.batch_size / len(packed.train), 3),
         "tokens": outcome.tokens,
         "seconds": round(outcome.seconds, 1),
         "steps_per_second": round(outcome.steps / max(outcome.seconds, 1e-9), 4),
         "final_train_loss": round(outcome.final_train_loss, 5),
         "precision": settings.precision,
-        "device": device,
+        "device": settings.device,
         "processes": world_size(),  # > 1 under accelerate launch or torchrun
         "curve": outcome.curve,
-        **extra,
     }
+
+
+def _write_output(
+    config: MLMConfig,
+    model: Any,
+    tokenizer: Any,
+    metrics: dict[str, Any],
+    tracking: Tracking,
+    checkpoints: Path | None,
+) -> Path:
+    """The save_pretrained folder, written atomically by the main process; the others wait."""
     target = Path(config.output)
-    if is_main():  # under a launcher one process writes; the others wait for the folder
+    if is_main():
         # a checkpointed run owns its folder already (pretraining.json and checkpoints/ in it)
         with StagedRun(target, config.overwrite or checkpoints is not None) as stage:
             model.save_pretrained(stage)
@@ -311,12 +369,7 @@ def _run(
                 os.replace(checkpoints, stage / "checkpoints")
         tracking.finish(target, metrics)
     wait_for_everyone()
-    console.print(
-        f"[bold green]done[/] {outcome.steps} steps in {outcome.seconds:.1f} s "
-        f"({metrics['steps_per_second']:.3f} steps/s, {settings.precision}): held-out perplexity "
-        f"{metrics['perplexity_before']:,.2f} → {metrics['perplexity_after']:,.2f} → {target}"
-    )
-    return MLMResult(target, metrics)
+    return target
 
 
 def _before_training(
@@ -327,19 +380,21 @@ def _before_training(
     settings: MLMSettings,
     head_warmup: int,
     config: MLMConfig,
-    console: Console,
+    reporter: Reporter,
 ) -> dict[str, Any]:
     """The new head's warmup (a model without one) and the held-out loss before training."""
     extra: dict[str, Any] = {}
     if head_warmup:
         untrained = heldout_loss(model, held, settings)
-        warm = _fit_new_head(model, tokenizer, train_chunks, settings, head_warmup, config, console)
+        warm = _fit_new_head(
+            model, tokenizer, train_chunks, settings, head_warmup, config, reporter
+        )
         extra = {
             "perplexity_untrained_head": round(perplexity(untrained), 4),
             "head_warmup_steps": head_warmup,
             "head_warmup_seconds": round(warm.seconds, 1),
         }
-        console.print(
+        reporter.info(
             f"new head fitted with the encoder frozen: {head_warmup} steps in "
             f"{warm.seconds:.1f} s (held-out perplexity with the untrained head "
             f"{perplexity(untrained):,.2f})"
@@ -348,7 +403,7 @@ def _before_training(
     before_sum, held_tokens = heldout_sums(model, held, settings)  # every token once
     before = before_sum / max(held_tokens, 1)
     eval_seconds = time.perf_counter() - start
-    console.print(
+    reporter.info(
         f"held-out masked-LM loss before {before:.4f}, perplexity {perplexity(before):,.2f} "
         f"({held_tokens:,} masked tokens, {eval_seconds:.1f} s)"
     )

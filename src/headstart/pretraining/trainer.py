@@ -1,20 +1,22 @@
-"""The masked-LM loop: AdamW with linear warmup and decay over packed chunks, fresh masking in
-every batch, and the held-out loss on a masking fixed once so that before and after compare."""
+"""Masked-LM training: AdamW with linear warmup and decay over packed chunks, fresh masking in
+every batch, and the held-out loss on a masking fixed once so that before and after compare.
+
+It runs on the engine's loop (``headstart.engine.loop``), as fit does: the same optimizer,
+schedule, clipping, DDP wrap, progress and checkpoint callbacks; the objective and the
+checkpoint's contents are masked-LM's own."""
 
 from __future__ import annotations
 
-import gc
 import math
-import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from headstart.core.distributed import (
     DataParallel,
@@ -24,9 +26,10 @@ from headstart.core.distributed import (
     world_size,
 )
 from headstart.core.precision import autocast
-from headstart.engine.checkpoints import restore_rng
-from headstart.engine.training import build_optimizer
-from headstart.pretraining.checkpoints import MLMCheckpoint, MLMLoopState, save_mlm_checkpoint
+from headstart.core.reporting import Reporter
+from headstart.engine.callbacks import Callback, Progress
+from headstart.engine.loop import Loop, Position, StepLoss
+from headstart.pretraining.checkpoints import MLMCheckpoint, MLMCheckpointing, MLMLoopState
 from headstart.pretraining.corpus import Chunks
 from headstart.pretraining.mlm import make_masker, mask_batch, mlm_loss
 
@@ -127,109 +130,134 @@ def batches(n_chunks: int, batch_size: int, seed: int) -> Any:
         epoch += 1
 
 
-def train_mlm(
-    model: Any, tokenizer: Any, chunks: Chunks, settings: MLMSettings, console: Console
-) -> MLMOutcome:
-    from transformers import get_linear_schedule_with_warmup
+class _MaskedLM:
+    """The masked-LM objective: the whole run is one pass of ``total`` steps over the seeded
+    endless batch order, each batch masked afresh; no evaluation between epochs (the held-out
+    loss is measured before and after)."""
 
+    epochs = 1
+
+    def __init__(self, chunks: Chunks, masker: Any, settings: MLMSettings, total: int) -> None:
+        self.chunks, self.masker, self.settings, self.total = chunks, masker, settings, total
+        self.steps_per_epoch = max(math.ceil(len(chunks) / settings.batch_size), 1)
+        self.tokens = 0  # non-padding tokens trained on
+        self.recent: deque[float] = deque(maxlen=50)  # the progress shows a running mean
+        self.curve: list[dict[str, float]] = []
+        self.seconds_before = 0.0  # training time of an interrupted run
+        self.first_step = 0  # the step this run started from
+
+    def batches(self, epoch: int) -> Iterable[torch.Tensor]:
+        return islice(
+            batches(len(self.chunks), self.settings.batch_size, self.settings.seed), self.total
+        )
+
+    def backward(self, idx: torch.Tensor, loop: Loop) -> StepLoss:
+        s = self.settings
+        # every process masks the whole global batch with the same generator (cheap), so the
+        # masking and the token count are those of a single process
+        batch = mask_batch(self.masker, self.chunks.batch(idx))
+        count = int((batch["labels"] != -100).sum())
+        self.tokens += int(batch["attention_mask"].sum())
+        if loop.parallel is None:
+            batch = {k: v.to(s.device) for k, v in batch.items()}
+            with autocast(s.precision, s.device):
+                loss_sum, _ = mlm_loss(loop.model, batch)
+            loss = loss_sum / max(count, 1)
+            loss.backward()
+        else:
+            loss = _parallel_step(loop.parallel, loop.model, batch, count, s)
+        self.recent.append(float(loss.detach()))
+        return StepLoss(self.recent[-1], len(idx))
+
+    def evaluate(self, loop: Loop) -> None:
+        return None
+
+    def resume(self, loop: Loop, saved: MLMCheckpoint) -> Position:
+        """The weights are restored already (before the model was wrapped for DDP)."""
+        state = saved.state
+        self.tokens, self.curve = state.tokens, list(state.curve)
+        self.recent.extend(state.recent)
+        self.seconds_before, self.first_step = state.seconds, state.step
+        self.masker.generator.set_state(saved.rng["masker"])
+        # the batch order is seeded: the step is its position
+        return Position(epoch=1, position=state.step, step=state.step)
+
+    def mean_loss(self) -> float:
+        return sum(self.recent) / max(len(self.recent), 1)
+
+    def progress(self, loop: Loop) -> dict[str, Any]:
+        step = loop.position.step
+        chunks = (step - self.first_step) * self.settings.batch_size
+        return {
+            "epoch": (step - 1) // self.steps_per_epoch + 1,  # passes over the chunks
+            "loss": self.mean_loss(),
+            "speed": chunks / max(loop.elapsed(), 1e-9),
+        }
+
+    def loop_state(self, loop: Loop) -> MLMLoopState:
+        """What a checkpoint of this step holds besides the weights and the optimizer."""
+        return MLMLoopState(
+            loop.position.step, self.tokens, self.seconds_before + loop.elapsed(),
+            list(self.recent), list(self.curve), self.settings.run_state,
+        )  # fmt: skip
+
+
+class _Curve(Callback):
+    """A point of the training curve every ~1/20 of the run (and at its end), each handed to
+    ``on_point`` as it is drawn (``--track``)."""
+
+    def __init__(
+        self, objective: _MaskedLM, on_point: Callable[[dict[str, float]], None] | None
+    ) -> None:
+        self.objective, self.on_point = objective, on_point
+        self.every = max(objective.total // 20, 1)
+
+    def on_step_end(self, loop: Loop) -> None:
+        step = loop.position.step
+        if step % self.every == 0 or step == loop.total_steps:
+            point = {"step": step, "train_loss": round(self.objective.mean_loss(), 4)}
+            self.objective.curve.append(point)
+            if self.on_point is not None:
+                self.on_point(point)
+
+
+def train_mlm(
+    model: Any,
+    tokenizer: Any,
+    chunks: Chunks,
+    settings: MLMSettings,
+    console: Console | Reporter,
+) -> MLMOutcome:
+    """Masked-LM training of ``model`` on ``chunks`` for ``settings.total_steps`` steps; under
+    a launcher DDP over the weights that train now (the head alone in a head warmup)."""
+    reporter = Reporter.of(console)
     total = settings.total_steps(len(chunks))
-    groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": settings.lr}]
-    optimizer = build_optimizer(model, groups, settings.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, int(total * settings.warmup_ratio), total
-    )
     masker = make_masker(
         tokenizer, settings.whole_word_mask, settings.mlm_probability, settings.seed
     )
-    trainable = groups[0]["params"]
-    outcome = MLMOutcome()
-    recent: deque[float] = deque(maxlen=50)  # the progress bar shows a running mean
-    done, seconds_before = 0, 0.0
-    order = batches(len(chunks), settings.batch_size, settings.seed)
-    if settings.resume is not None:  # the weights are restored already (before any DDP wrap)
-        saved = settings.resume
-        optimizer.load_state_dict(saved.optimizer)
-        scheduler.load_state_dict(saved.scheduler)
-        done, seconds_before = saved.state.step, saved.state.seconds
-        outcome.tokens, outcome.curve = saved.state.tokens, list(saved.state.curve)
-        recent.extend(saved.state.recent)
-        for _ in range(done):  # the seeded batch order, at its position
-            next(order)
-        masker.generator.set_state(saved.rng["masker"])
-        restore_rng(saved.rng)  # last: nothing may draw from the RNGs after this
-    # under a launcher: DDP over the weights that train now (the head alone in a head warmup)
-    parallel = DataParallel(model, optimizer, False) if is_distributed() else None
-    if parallel is not None:
-        optimizer = parallel.optimizer
-        # own dropout masks
-        torch.manual_seed(settings.seed + 1_000_003 * (parallel.rank + 1) + done)
-    save_every = settings.save_every if settings.checkpoint_dir is not None else None
-    every = max(total // 20, 1)
-    progress = Progress(
-        TextColumn("[bold]masked LM"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}"),
-        TextColumn("{task.fields[speed]:.2f} steps/s"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=settings.quiet,
-        transient=True,
+    objective = _MaskedLM(chunks, masker, settings, total)
+    callbacks: list[Callback] = [_Curve(objective, settings.on_point)]
+    if not (settings.quiet or reporter.quiet):
+        callbacks.append(Progress(reporter, "masked LM, epoch", objective.progress))
+    if settings.save_every and settings.checkpoint_dir is not None:
+        callbacks.append(
+            MLMCheckpointing(
+                settings.checkpoint_dir, settings.save_every, objective.loop_state, masker
+            )
+        )
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": settings.lr}]
+    loop = Loop(
+        model, groups, objective, callbacks, total_steps=total,
+        weight_decay=settings.weight_decay, warmup_ratio=settings.warmup_ratio, seed=settings.seed,
+    )  # fmt: skip
+    loop.run(settings.resume)
+    return MLMOutcome(
+        steps=total,
+        seconds=objective.seconds_before + loop.seconds,
+        tokens=objective.tokens,
+        final_train_loss=objective.mean_loss(),
+        curve=objective.curve,
     )
-    model.train()
-    start = time.perf_counter()
-    with progress:
-        bar = progress.add_task("mlm", total=total, completed=done, loss=0.0, speed=0.0)
-        for step in range(done + 1, total + 1):
-            # every process masks the whole global batch with the same generator (cheap), so
-            # the masking and the token count are those of a single process
-            batch = mask_batch(masker, chunks.batch(next(order)))
-            count = int((batch["labels"] != -100).sum())
-            outcome.tokens += int(batch["attention_mask"].sum())
-            if parallel is None:
-                batch = {k: v.to(settings.device) for k, v in batch.items()}
-                with autocast(settings.precision, settings.device):
-                    loss_sum, _ = mlm_loss(model, batch)
-                loss = loss_sum / max(count, 1)
-                loss.backward()
-            else:
-                loss = _parallel_step(parallel, model, batch, count, settings)
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            recent.append(float(loss.detach()))
-            elapsed = time.perf_counter() - start
-            if step % every == 0 or step == total:
-                outcome.curve.append(
-                    {"step": step, "train_loss": round(sum(recent) / len(recent), 4)}
-                )
-                if settings.on_point is not None:
-                    settings.on_point(outcome.curve[-1])
-            progress.update(
-                bar, advance=1, loss=sum(recent) / len(recent),
-                speed=(step - done) / max(elapsed, 1e-9),
-            )  # fmt: skip
-            if save_every and step % save_every == 0:
-                assert settings.checkpoint_dir is not None
-                state = MLMLoopState(
-                    step, outcome.tokens, seconds_before + elapsed, list(recent),
-                    list(outcome.curve), settings.run_state,
-                )  # fmt: skip
-                save_mlm_checkpoint(
-                    settings.checkpoint_dir, state, model, optimizer, scheduler, masker
-                )
-    outcome.steps = total
-    outcome.seconds = seconds_before + time.perf_counter() - start
-    outcome.final_train_loss = sum(recent) / max(len(recent), 1)
-    if parallel is not None:
-        # DDP's gradient hooks live as long as its wrapper: a head warmup's must be gone
-        # before the full run wraps the model again
-        parallel.accelerator.free_memory()
-        del parallel
-        gc.collect()
-    model.eval()
-    return outcome
 
 
 def _parallel_step(
