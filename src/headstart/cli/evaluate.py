@@ -95,6 +95,8 @@ def evaluate(
 
 
 def _write(metrics: dict[str, Any], output: str | None, run_dir: str, data: str) -> None:
+    from headstart.runs.folder import write_text
+
     target = Path(output) if output else Path(run_dir) / f"evaluation-{Path(data).stem}.json"
-    target.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_text(target, json.dumps(metrics, indent=2) + "\n")  # atomic; ASCII, as before
     err_console.print(f"metrics written to {target}", markup=False)

@@ -10,6 +10,7 @@ import typer
 
 from headstart.cli.common import err_console, out_console, user_errors
 from headstart.errors import ConfigError
+from headstart.runs.folder import CONFIG, MODEL
 
 
 @user_errors
@@ -66,7 +67,7 @@ def export(
 
 def _run_setting(run: Path, name: str) -> str | None:
     try:
-        value = json.loads((run / "config.json").read_text()).get(name)
+        value = json.loads((run / CONFIG).read_text()).get(name)
     except (OSError, json.JSONDecodeError):
         return None
     return value if isinstance(value, str) else None
@@ -80,7 +81,7 @@ def _run_eval_data(run: Path) -> str | None:
 
 
 def _pairs_model(run: Path) -> bool:
-    folder = run / "model" if (run / "model").is_dir() else run
+    folder = run / MODEL if (run / MODEL).is_dir() else run
     try:
         return bool(json.loads((folder / "headstart.json").read_text()).get("pairs", False))
     except (OSError, json.JSONDecodeError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -105,6 +104,7 @@ def predict(
     or JSONL with "tokens")."""
     from headstart.api import load
     from headstart.data.tagged import looks_tagged, read_tagged
+    from headstart.runs.folder import write_text
 
     if backend == "torch":
         predictor = load(run_dir, precision=precision, batch_size=batch_size)
@@ -123,7 +123,5 @@ def predict(
         sys.stdout.write(lines)
         return
     target = Path(output)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(lines)
-    os.replace(tmp, target)
+    write_text(target, lines)  # atomic: a reader never sees half the predictions
     err_console.print(f"wrote {len(rows)} predictions to {target}", markup=False)

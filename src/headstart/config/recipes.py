@@ -17,16 +17,11 @@ from typing import Any
 from headstart.config.files import load_recipe
 from headstart.config.fit import FitConfig, check_settings, check_types
 from headstart.config.pretraining import AdaptConfig
+from headstart.core.runfiles import CONFIG, is_run_folder
 from headstart.errors import ConfigError
 
 # Settings that say where a run goes, not what it does.
 PLACEMENT = ("output", "overwrite")
-
-
-def is_run_folder(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and (
-        (folder / "metrics.json").exists() or (folder / "checkpoints").is_dir()
-    )
 
 
 def recipe_config(path: str | Path, overrides: dict[str, Any] | None = None) -> FitConfig:
@@ -34,7 +29,7 @@ def recipe_config(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     options given on the command line) taking precedence."""
     path = Path(path)
     values = load_recipe(path)
-    if path.name == "config.json" and is_run_folder(path.parent):
+    if path.name == CONFIG and is_run_folder(path.parent):
         values = {k: v for k, v in values.items() if k.replace("-", "_") not in PLACEMENT}
     # the file is checked before merging: a typo in it is reported even when the command
     # line sets the same setting

@@ -1,5 +1,8 @@
 """The run folder, and every atomic write in headstart.
 
+Its file names (:data:`MODEL`, :data:`METRICS`, :data:`CONFIG` …) and :func:`is_run_folder`
+come from :mod:`headstart.core.runfiles`.
+
 Run folders are written atomically: everything goes to a hidden staging folder beside the
 target, which is renamed into place only when complete. A run killed at any moment leaves
 no ``model/`` that looks complete but is not. Single files go the same way
@@ -17,7 +20,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from headstart.core.runfiles import (
+    CHECKPOINTS,
+    CONFIG,
+    METRICS,
+    MODEL,
+    README,
+    REPORT,
+    RUN_FILES,
+    TENSORBOARD,
+    is_run_folder,
+)
 from headstart.errors import ConfigError
+
+# The file names are defined in core (config reads run folders too and may not import runs);
+# they are part of this module's interface all the same.
+__all__ = [
+    "CHECKPOINTS", "CONFIG", "METRICS", "MODEL", "README", "REPORT", "RUN_FILES", "TENSORBOARD",
+    "StagedRun", "atomic_file", "check_target", "default_run_dir", "is_run_folder",
+    "temporary_beside", "write_json", "write_text",
+]  # fmt: skip
 
 
 def default_run_dir(data: str, strategy: str) -> Path:

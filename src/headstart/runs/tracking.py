@@ -17,9 +17,11 @@ from typing import Any, Protocol
 
 from headstart.config.names import TRACKERS, tracker_names
 from headstart.errors import ConfigError
+from headstart.runs.folder import CONFIG, METRICS, README, REPORT, TENSORBOARD
 
 DEFAULT_MLFLOW_URI = "sqlite:///mlflow.db"  # works with nothing else running
-ARTIFACTS = ("report.md", "metrics.json", "README.md", "config.json", "pretraining.json")
+# a run folder's files, and an adapt/pretrain output's settings
+ARTIFACTS = (REPORT, METRICS, README, CONFIG, "pretraining.json")
 # adapt/pretrain: metrics.json's final numbers
 MLM_FINALS = (
     "perplexity_before", "perplexity_after", "perplexity_untrained_head", "loss_before",
@@ -50,7 +52,6 @@ class Tracker(Protocol):
 
     def fail(self) -> None:
         """Training or writing failed: leave nothing that looks like a finished run."""
-
 
 
 def make_trackers(config: TrackedConfig, run_dir: Path) -> list[Tracker]:
@@ -214,7 +215,7 @@ class TensorBoardTracker:
         self.SummaryWriter = SummaryWriter
         self.staged = track_dir is None
         self.folder = (
-            run_dir.parent / f".{run_dir.name}.tensorboard-{os.getpid()}"
+            run_dir.parent / f".{run_dir.name}.{TENSORBOARD}-{os.getpid()}"
             if self.staged
             else Path(track_dir or "") / run_dir.name
         )
@@ -238,7 +239,7 @@ class TensorBoardTracker:
             self.writer.add_scalar(f"final/{name}", value, 0)
         self.writer.close()
         if self.staged:
-            os.replace(self.folder, stage / "tensorboard")
+            os.replace(self.folder, stage / TENSORBOARD)
 
     def finish(self, run_dir: Path, metrics: dict[str, Any]) -> None:
         pass
