@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,9 @@ from typing import Any
 from rich.console import Console
 
 from headstart.config import FitConfig
+from headstart.core.reporting import Reporter
 from headstart.errors import ConfigError
+from headstart.runs.folder import write_text
 from headstart.runs.listing import main_metric
 
 # Per-strategy search ranges, sized so 20 trials on a few thousand texts fit in minutes on a
@@ -138,82 +140,29 @@ def default_study_name(config: FitConfig) -> str:
     return f"{Path(config.data).stem}-{Path(config.model).name}"
 
 
-def tune(base: FitConfig, settings: TuneSettings, console: Console | None = None) -> TuneResult:
+def tune(
+    base: FitConfig, settings: TuneSettings, console: Reporter | Console | None = None
+) -> TuneResult:
     """Search ``settings.strategies`` and their settings around ``base`` (data, model, columns,
     seed …); write ``best.yaml`` and ``trials.csv`` into ``settings.output``."""
-    from headstart.pipeline.fit import read_splits, train_model
+    from headstart.pipeline.fit import read_splits
 
     optuna = optuna_module()
-    console = console or Console(stderr=True, soft_wrap=True)
+    reporter = Reporter.of(console)
     strategies = check_strategies(settings.strategies)
-    if settings.trials <= 0:
-        raise ConfigError(f"--trials must be positive, got {settings.trials}")
-    output = Path(settings.output)
-    if output.exists() and not output.is_dir():
-        raise ConfigError(f"{output}: exists and is a file; pass a folder to --output")
+    output = output_folder(settings)
     task = read_splits(base).task  # bad data fails here, before the study is touched
     layers = layer_count(base)
     output.mkdir(parents=True, exist_ok=True)
     storage = settings.storage or f"sqlite:///{output / 'tune.db'}"
     study_name = settings.study_name or default_study_name(base)
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    try:
-        study = optuna.create_study(
-            storage=storage, study_name=study_name, direction="maximize", load_if_exists=True,
-            sampler=optuna.samplers.TPESampler(
-                seed=settings.sampler_seed, multivariate=True, group=True
-            ),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=4),
-        )  # fmt: skip
-    except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
-        raise ConfigError(f"--storage {storage}: cannot open the study ({exc})") from None
-    before = len(study.trials)
-    console.print(
-        f"study '{study_name}' in {storage}: {before} earlier trials; {settings.trials} more, "
-        f"strategies {', '.join(strategies)}; scored on the eval split's main metric",
-        markup=False,
+    study = open_study(optuna, storage, study_name, settings.sampler_seed)
+    reporter.info(
+        f"study '{study_name}' in {storage}: {len(study.trials)} earlier trials; "
+        f"{settings.trials} more, strategies {', '.join(strategies)}; scored on the eval "
+        "split's main metric"
     )
-
-    def objective(trial: Any) -> float:
-        values = suggest(trial, strategies, layers)
-        fields = base.to_dict() | values
-        fields |= {"test_data": None, "output": None, "quiet": True, "track": None}
-        config = FitConfig.from_dict(fields)
-        trial.set_user_attr("config", values)
-        offset = 1000 * sorted(strategies).index(values["strategy"])
-
-        def report(record: dict[str, Any]) -> None:
-            # Steps are offset per strategy, so that the median pruner compares a trial only
-            # with trials of its own strategy: a head trial at epoch 3 is far behind a partial
-            # one at epoch 3 and would always be pruned otherwise.
-            # Never after the first epoch: warmup and a longer schedule leave it behind.
-            trial.report(float(record[main_metric(task, record)]), offset + record["epoch"])
-            if record["epoch"] > 1 and trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {record['epoch']}")
-
-        log = io.StringIO()
-        started = time.perf_counter()
-        try:
-            trained = train_model(config, Console(file=log, width=200), on_epoch=report)
-        except optuna.TrialPruned:
-            trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
-            console.print(f"trial {trial.number}: {_shown(values)}: pruned", markup=False)
-            raise
-        m = trained.metrics
-        score = float(m["eval"][main_metric(task, m["eval"])])
-        trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
-        trial.set_user_attr("epochs_run", m["epochs_run"])
-        cache = next((line for line in log.getvalue().splitlines() if "cached" in line), "")
-        console.print(
-            f"trial {trial.number}: {_shown(values)}: {main_metric(task, m['eval'])} "
-            f"{score:.4f} in {time.perf_counter() - started:.1f} s"
-            + (f" ({cache.split(': ', 1)[-1]})" if cache else ""),
-            markup=False,
-        )
-        return score
-
+    objective = Objective(base, strategies, layers, task, reporter, optuna)
     started = time.perf_counter()
     try:
         study.optimize(objective, n_trials=settings.trials)
@@ -223,6 +172,108 @@ def tune(base: FitConfig, settings: TuneSettings, console: Console | None = None
         raise ConfigError("no trial completed (all were pruned or failed); try more --trials")
     result.seconds = time.perf_counter() - started
     return result
+
+
+def output_folder(settings: TuneSettings) -> Path:
+    """``settings.output``, once the settings are known to make sense (nothing is created)."""
+    if settings.trials <= 0:
+        raise ConfigError(f"--trials must be positive, got {settings.trials}")
+    output = Path(settings.output)
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"{output}: exists and is a file; pass a folder to --output")
+    return output
+
+
+def open_study(optuna: Any, storage: str, study_name: str, sampler_seed: int | None) -> Any:
+    """The study in ``storage``, created or, when another invocation or worker made it, joined."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    try:
+        return optuna.create_study(
+            storage=storage, study_name=study_name, direction="maximize", load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(seed=sampler_seed, multivariate=True, group=True),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=4),
+        )  # fmt: skip
+    except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
+        raise ConfigError(f"--storage {storage}: cannot open the study ({exc})") from None
+
+
+def trial_config(base: FitConfig, values: dict[str, Any]) -> FitConfig:
+    """A trial's settings: ``base`` with the suggested ``values``; in process, with no run
+    folder, no test split, no tracking and no console output of its own."""
+    fields = base.to_dict() | values
+    fields |= {"test_data": None, "output": None, "quiet": True, "track": None}
+    return FitConfig.from_dict(fields)
+
+
+def step_offset(strategies: tuple[str, ...], strategy: str) -> int:
+    """Steps are offset per strategy, so that the median pruner compares a trial only with
+    trials of its own strategy: a head trial at epoch 3 is far behind a partial one at epoch 3
+    and would always be pruned otherwise."""
+    return 1000 * sorted(strategies).index(strategy)
+
+
+def pruning_callback(
+    trial: Any, task: str, offset: int, optuna: Any
+) -> Callable[[dict[str, Any]], None]:
+    """``train_model``'s ``on_epoch``: report the eval score to the trial and end training when
+    the pruner says so. Never after the first epoch: warmup and a longer schedule leave it
+    behind."""
+
+    def report(record: dict[str, Any]) -> None:
+        trial.report(float(record[main_metric(task, record)]), offset + record["epoch"])
+        if record["epoch"] > 1 and trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {record['epoch']}")
+
+    return report
+
+
+def cache_note(log: str) -> str:
+    """What the trial's feature cache did (``" (hit: …)"``), from its captured log; ``""``
+    when it says nothing about the cache."""
+    line = next((line for line in log.splitlines() if "cached" in line), "")
+    return f" ({line.split(': ', 1)[-1]})" if line else ""
+
+
+@dataclass
+class Objective:
+    """The study's objective: one trial is one in-process ``train_model``, scored on the eval
+    split's main metric, with one line on the reporter."""
+
+    base: FitConfig
+    strategies: tuple[str, ...]
+    layers: int
+    task: str
+    reporter: Reporter
+    optuna: Any
+
+    def __call__(self, trial: Any) -> float:
+        from headstart.pipeline.fit import train_model
+
+        values = suggest(trial, self.strategies, self.layers)
+        config = trial_config(self.base, values)
+        trial.set_user_attr("config", values)
+        offset = step_offset(self.strategies, values["strategy"])
+        on_epoch = pruning_callback(trial, self.task, offset, self.optuna)
+        # the trial's own console lines go to a buffer: only its cache note is shown
+        log = io.StringIO()
+        started = time.perf_counter()
+        try:
+            trained = train_model(config, Console(file=log, width=200), on_epoch=on_epoch)
+        except self.optuna.TrialPruned:
+            trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
+            self.reporter.info(f"trial {trial.number}: {_shown(values)}: pruned")
+            raise
+        m = trained.metrics
+        metric = main_metric(self.task, m["eval"])
+        score = float(m["eval"][metric])
+        trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
+        trial.set_user_attr("epochs_run", m["epochs_run"])
+        self.reporter.info(
+            f"trial {trial.number}: {_shown(values)}: {metric} {score:.4f} in "
+            f"{time.perf_counter() - started:.1f} s" + cache_note(log.getvalue())
+        )
+        return score
 
 
 def _shown(values: dict[str, Any]) -> str:
@@ -251,7 +302,7 @@ def _write_results(
     rows = trial_rows(study)
     complete = [t for t in study.trials if t.state.name == "COMPLETE" and "config" in t.user_attrs]
     if complete:
-        _write_atomic(output / "trials.csv", _csv(rows))
+        write_text(output / "trials.csv", _csv(rows))
     if not complete:
         return None
     best = max(complete, key=lambda t: t.value)
@@ -262,7 +313,7 @@ def _write_results(
         f"\n# ({storage}): trial {best.number}, eval {metric} {best.value:.4f}"
         f"\n# reproduce: headstart fit --config {output / 'best.yaml'}\n"
     )
-    _write_atomic(output / "best.yaml", header + yaml.safe_dump(recipe, sort_keys=False))
+    write_text(output / "best.yaml", header + yaml.safe_dump(recipe, sort_keys=False))
     return TuneResult(
         output=output, study_name=study.study_name, storage=storage, metric=metric,
         best=FitConfig.from_dict(recipe), best_score=float(best.value), best_trial=best.number,
@@ -298,9 +349,3 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return out.getvalue()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    partial.write_text(text)
-    os.replace(partial, path)

@@ -61,13 +61,6 @@ def create_app(predictor: Any, settings: ServeSettings, info: dict[str, Any]) ->
     :class:`~headstart.inference.predictor.Predictor` or the ONNX one). ``info`` is served at
     ``/info``."""
     batcher = MicroBatcher(predictor.predict, settings.max_batch_size, settings.max_wait_ms)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await batcher.start()
-        yield
-        await batcher.stop()  # uvicorn has already let the requests in flight finish
-
     app = FastAPI(
         title="headstart",
         version=_version(),
@@ -79,44 +72,103 @@ def create_app(predictor: Any, settings: ServeSettings, info: dict[str, Any]) ->
     )
     app.state.batcher = batcher
     app.state.settings = settings
+    add_error_handlers(app)
+    add_routes(app, Service(predictor, settings, info, batcher))
+    app.add_middleware(BodyLimit, limit=settings.body_limit())
+    if settings.token is not None:
+        app.add_middleware(BearerAuth, token=settings.token)  # added last: runs first
+    return app
 
-    @app.exception_handler(BadRequest)
-    async def bad_request(_: Request, exc: BadRequest) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"detail": str(exc.detail), "field": None},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The batcher runs while the app serves."""
+    batcher: MicroBatcher = app.state.batcher
+    await batcher.start()
+    yield
+    await batcher.stop()  # uvicorn has already let the requests in flight finish
 
-    @app.exception_handler(Exception)
-    async def server_error(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error", exc_info=exc)  # a bug: the client did nothing wrong
-        return JSONResponse(
-            {"detail": f"internal error ({type(exc).__name__}); see the server log", "field": None},
-            status_code=500,
-        )
 
-    @app.get("/health", summary="liveness: 200 while the server runs (no token needed)")
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "pending_requests": batcher.pending_requests}
+# -- errors: every one is {"detail", "field"} -----------------------------------------------------
+async def bad_request(_: Request, exc: BadRequest) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status)
 
-    @app.get("/info", summary="the model: task, labels, strategy, eval metrics, limits")
-    async def get_info() -> dict[str, Any]:
-        return info | {
+
+async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse(
+        {"detail": str(exc.detail), "field": None},
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def server_error(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=exc)  # a bug: the client did nothing wrong
+    return JSONResponse(
+        {"detail": f"internal error ({type(exc).__name__}); see the server log", "field": None},
+        status_code=500,
+    )
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    app.exception_handler(BadRequest)(bad_request)
+    app.exception_handler(StarletteHTTPException)(http_error)
+    app.exception_handler(Exception)(server_error)
+
+
+# -- routes ---------------------------------------------------------------------------------------
+@dataclass
+class Service:
+    """What the routes answer from: the predictor behind its batcher, the limits, the run's
+    information. Each route is a method, testable without an app."""
+
+    predictor: Any
+    settings: ServeSettings
+    info: dict[str, Any]
+    batcher: MicroBatcher
+
+    async def health(self) -> dict[str, Any]:
+        return {"status": "ok", "pending_requests": self.batcher.pending_requests}
+
+    async def get_info(self) -> dict[str, Any]:
+        settings = self.settings
+        return self.info | {
             "limits": {"max_texts": settings.max_texts, "max_chars": settings.max_chars},
             "batching": {
                 "max_batch_size": settings.max_batch_size,
                 "max_wait_ms": settings.max_wait_ms,
-                **batcher.stats.as_dict(),
+                **self.batcher.stats.as_dict(),
             },
             "auth": settings.token is not None,
         }
 
-    @app.post(
+    async def predict(self, request: Request) -> JSONResponse:
+        texts, pairs = check_request(
+            parse_request(await request.body()), self.settings, bool(self.predictor.pairs)
+        )
+        try:
+            rows = await self.batcher.submit(texts, pairs)
+        except HeadstartError as exc:  # the model refused this input: the client's to fix
+            raise BadRequest(422, "texts", str(exc)) from None
+        return JSONResponse({"predictions": rows})
+
+
+async def page() -> HTMLResponse:
+    return HTMLResponse(_page_html())
+
+
+async def favicon() -> Response:
+    return Response(status_code=204)
+
+
+def add_routes(app: FastAPI, service: Service) -> None:
+    app.get("/health", summary="liveness: 200 while the server runs (no token needed)")(
+        service.health
+    )
+    app.get("/info", summary="the model: task, labels, strategy, eval metrics, limits")(
+        service.get_info
+    )
+    app.post(
         "/predict",
         summary="predict: the rows of 'headstart predict', in request order",
         response_model=PredictResponse,
@@ -131,29 +183,9 @@ def create_app(predictor: Any, settings: ServeSettings, info: dict[str, Any]) ->
                 "content": {"application/json": {"schema": request_schema()}},
             }
         },
-    )
-    async def predict(request: Request) -> JSONResponse:
-        texts, pairs = check_request(
-            parse_request(await request.body()), settings, bool(predictor.pairs)
-        )
-        try:
-            rows = await batcher.submit(texts, pairs)
-        except HeadstartError as exc:  # the model refused this input: the client's to fix
-            raise BadRequest(422, "texts", str(exc)) from None
-        return JSONResponse({"predictions": rows})
-
-    @app.get("/", include_in_schema=False)
-    async def page() -> HTMLResponse:
-        return HTMLResponse(_page_html())
-
-    @app.get("/favicon.ico", include_in_schema=False)
-    async def favicon() -> Response:
-        return Response(status_code=204)
-
-    app.add_middleware(BodyLimit, limit=settings.body_limit())
-    if settings.token is not None:
-        app.add_middleware(BearerAuth, token=settings.token)  # added last: runs first
-    return app
+    )(service.predict)
+    app.get("/", include_in_schema=False)(page)
+    app.get("/favicon.ico", include_in_schema=False)(favicon)
 
 
 def check_request(
