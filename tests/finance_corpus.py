@@ -5,13 +5,13 @@ threads also run far slower)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import torch
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-CORPUS = DATA / "finance_corpus" / "reuters21578_notused_bodies.part1.txt"
+from tests.helpers import SHARED_DATA
+
+CORPUS = SHARED_DATA / "finance_corpus" / "reuters21578_notused_bodies.part1.txt"
 needs_corpus = pytest.mark.skipif(not CORPUS.exists(), reason="../shared/data is not here")
 
 

@@ -14,8 +14,8 @@ import typer
 
 from headstart.cli.common import user_errors
 from headstart.errors import DataError
+from tests.helpers import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 PHRASEBANK_DEV = SHARED_DATA / "financial_phrasebank" / "allagree_dev.csv"
 
 

@@ -13,8 +13,7 @@ from typer.testing import CliRunner
 
 from headstart.cli.main import app
 from headstart.comparison.summary import pareto_front
-from tests.test_fit import write_csv
-from tests.test_serve import CHROMIUM_FLAGS, chromium_path
+from tests.helpers import CHROMIUM_FLAGS, chromium_path, write_csv
 from tests.tiny_models import save_tiny
 
 STRATEGIES = ["head", "tfidf", "scratch"]

@@ -14,11 +14,8 @@ import pytest
 
 import headstart
 from headstart.core.distributed import batch_share
-from tests.test_fit import write_csv
+from tests.helpers import ROOT, write_csv
 from tests.tiny_models import save_tiny
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 # --multi_gpu is accelerate's multi-process launcher, on CPUs too; its --cpu launcher starts one
 # process (no mpirun hostfile) and headstart starts the two itself (headstart.cli.cpu_launch)

@@ -13,8 +13,9 @@ import pytest
 
 import headstart
 from headstart.data.builtin import bbc_news_splits
+from tests.helpers import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 FPB = DATA / "financial_phrasebank"
 needs_fpb = pytest.mark.skipif(not FPB.exists(), reason="../shared/data is not here")
 pytestmark = pytest.mark.integration

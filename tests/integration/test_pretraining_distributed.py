@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from headstart.pretraining.run import AdaptConfig, adapt
+from tests.helpers import ROOT
 from tests.tiny_models import save_tiny
 
-ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data"
 CORPUS = DATA / "finance_corpus" / "reuters21578_notused_bodies.part1.txt"
 pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason="../shared/data is not here")

@@ -18,6 +18,7 @@ pytest.importorskip("uvicorn")
 import httpx
 
 import headstart
+from tests.helpers import CHROMIUM_FLAGS, chromium_path
 from tests.serve_helpers import Server, make_run, serve
 
 TOKEN = "s3cret-token"
@@ -210,22 +211,6 @@ def test_serve_bad_options_are_one_line_errors(run: Path, tmp_path: Path) -> Non
 
 
 # -- the try-it page, driven in headless Chromium ----------------------------------------------
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--disable-dev-shm-usage"]  # fmt: skip
-
-
-def chromium_path() -> str:
-    import os
-    import shutil
-
-    for candidate in (os.environ.get("HEADSTART_CHROMIUM"), "chromium", "chromium-browser"):
-        found = candidate and shutil.which(candidate)
-        if found:
-            return found
-    pytest.skip("no chromium executable (apt-get install chromium, or set HEADSTART_CHROMIUM)")
-
-
 @pytest.fixture(scope="module")
 def browser() -> Any:
     playwright = pytest.importorskip("playwright.sync_api")

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 import headstart
+from tests.helpers import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not DATA.exists(), reason="../shared/data is not here"),

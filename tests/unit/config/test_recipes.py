@@ -17,7 +17,7 @@ from headstart.cli.main import app
 from headstart.config import FitConfig
 from headstart.config.recipes import recipe_config
 from headstart.errors import ConfigError
-from tests.test_fit import write_csv
+from tests.helpers import write_csv
 from tests.tiny_models import save_tiny
 
 

@@ -21,10 +21,8 @@ from headstart.config import FitConfig
 from headstart.engine.checkpoints import KEEP, open_run_folder, step_folders
 from headstart.errors import ConfigError
 from headstart.pipeline.fit import train_model
-from tests.test_fit import write_csv
+from tests.helpers import ROOT, write_csv
 from tests.tiny_models import save_tiny
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -11,7 +11,7 @@ import pytest
 
 from headstart.errors import ModelError
 from headstart.models.source import packaged_minilm_dir, resolve
-from tests.test_fit import write_csv
+from tests.helpers import write_csv
 from tests.tiny_models import save_tiny
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import json
-from pathlib import Path
 
 import pytest
 from transformers import AutoModel
@@ -12,25 +10,8 @@ from transformers import AutoModel
 import headstart
 from headstart.config import FitConfig
 from headstart.errors import ConfigError
+from tests.helpers import read_split, write_csv
 from tests.tiny_models import save_tiny
-
-WORDS = {
-    "pos": ["great", "excellent", "good", "happy", "love"],
-    "neg": ["awful", "terrible", "bad", "sad", "hate"],
-}
-
-
-def write_csv(path: Path, n: int, *, empty_rows: int = 0) -> Path:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for i in range(n):
-            label = "pos" if i % 2 == 0 else "neg"
-            words = WORDS[label]
-            writer.writerow([f"a {words[i % 5]} and {words[(i + 2) % 5]} day number {i}", label])
-        for _ in range(empty_rows):
-            writer.writerow(["", "pos"])
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +60,6 @@ def test_fit_writes_a_complete_run_folder(strategy, cache, tiny_model, data, tmp
     assert all(abs(sum(r["scores"].values()) - 1) < 1e-4 for r in rows)
     evaluated = predictor.evaluate(*read_split(data["test"]))
     assert evaluated["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=0.051)
-
-
-def read_split(path: str) -> tuple[list[str], list[str]]:
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [r["text"] for r in rows], [r["label"] for r in rows]
 
 
 def test_the_same_seed_gives_the_same_run(tiny_model, data, tmp_path) -> None:

@@ -24,9 +24,10 @@ from headstart.pretraining.trainer import (
     perplexity,
     train_mlm,
 )
+from tests.helpers import SHARED_DATA
 from tests.tiny_models import save_tiny
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 CORPUS = DATA / "finance_corpus" / "reuters21578_notused_bodies.part1.txt"
 PHRASEBANK = DATA / "financial_phrasebank"
 pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason="../shared/data is not here")

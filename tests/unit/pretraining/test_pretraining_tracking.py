@@ -11,10 +11,10 @@ import torch
 from typer.testing import CliRunner
 
 from headstart.cli.main import app
-from tests.test_tracking import scalars
+from tests.helpers import SHARED_DATA, scalars
 from tests.tiny_models import save_tiny
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 CORPUS = DATA / "finance_corpus" / "reuters21578_notused_bodies.part1.txt"
 pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason="../shared/data is not here")
 

@@ -12,16 +12,11 @@ from typer.testing import CliRunner
 
 import headstart
 from headstart.cli.main import app
+from tests.helpers import SHARED_DATA, head_rows
 from tests.tiny_models import save_tiny
 
-PHRASEBANK = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "financial_phrasebank"
+PHRASEBANK = SHARED_DATA / "financial_phrasebank"
 pytestmark = pytest.mark.skipif(not PHRASEBANK.exists(), reason="../shared/data is not here")
-
-
-def head_rows(source: Path, target: Path, n: int) -> str:
-    lines = source.read_text(encoding="utf-8").splitlines()
-    target.write_text("\n".join(lines[: n + 1]) + "\n")
-    return str(target)
 
 
 @pytest.fixture(scope="module")

@@ -12,16 +12,11 @@ import pytest
 
 import headstart
 from headstart.errors import ConfigError
+from tests.helpers import SHARED_DATA, head_rows, scalars
 from tests.tiny_models import save_tiny
 
-PHRASEBANK = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "financial_phrasebank"
+PHRASEBANK = SHARED_DATA / "financial_phrasebank"
 pytestmark = pytest.mark.skipif(not PHRASEBANK.exists(), reason="../shared/data is not here")
-
-
-def head_rows(source: Path, target: Path, n: int) -> str:
-    lines = source.read_text(encoding="utf-8").splitlines()
-    target.write_text("\n".join(lines[: n + 1]) + "\n")
-    return str(target)
 
 
 @pytest.fixture(scope="module")
@@ -67,16 +62,6 @@ def test_mlflow_logs_params_epochs_and_artifacts(setup, tmp_path, monkeypatch) -
     assert run.data.tags["headstart.run_dir"] == str(result.run_dir.resolve())
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert names == {"report.md", "metrics.json", "README.md", "config.json"}
-
-
-def scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(folder))
-    events.Reload()
-    return {
-        tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
-    }
 
 
 def test_tensorboard_events_land_in_the_run_folder(setup, tmp_path) -> None:

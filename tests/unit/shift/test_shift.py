@@ -30,7 +30,7 @@ from headstart.shift.diagnosis import (
     read_corpus,
     sample,
 )
-from tests.test_cli_errors import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 FINANCE = SHARED_DATA / "finance_corpus" / "reuters21578_notused_bodies.part1.txt"
 needs_data = pytest.mark.skipif(not FINANCE.is_file(), reason="../shared/data is not here")

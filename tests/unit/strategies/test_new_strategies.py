@@ -18,7 +18,7 @@ from headstart.strategies import STRATEGIES, StrategyOptions, count_parameters
 from headstart.strategies.lora import attention_targets, find_targets, merge_adapters
 from headstart.tasks.calibration import calibrate, expected_calibration_error, fit_temperature
 from headstart.tasks.imbalance import balanced_weights
-from tests.test_fit import read_split, write_csv
+from tests.helpers import read_split, write_csv
 from tests.tiny_models import FAMILIES, LAYERS, save_tiny, tiny_encoder
 
 NUM_LABELS = 3
