@@ -19,7 +19,6 @@ from headstart.data.windows import case_marker_ids, encode_words, plan_windows
 from headstart.errors import DataError
 from headstart.models.source import packaged_minilm_dir
 from headstart.tasks.metrics import tagging_metrics
-from tests.tiny_models import save_tiny
 
 CONLL = """-DOCSTART- -X- O O
 
@@ -35,11 +34,6 @@ Blackburn NNP I-NP I-PER
 BRUSSELS NNP I-NP I-LOC
 1996-08-22 CD I-NP O
 """
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(packaged_minilm_dir())
 
 
 def test_conll_reader_handles_docstart_blank_lines_and_tag_column(tmp_path: Path) -> None:
@@ -176,11 +170,6 @@ def test_case_markers_go_before_capitalised_words_and_keep_word_positions(tokeni
     assert [i for _, first, end in windows.words for i in range(first, end)] == list(range(40))
     cased = AutoTokenizer.from_pretrained(packaged_minilm_dir(), do_lower_case=False)
     assert case_marker_ids(cased) is None  # a tokenizer that keeps case needs no markers
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(save_tiny("bert", tmp_path_factory.mktemp("tiny")))
 
 
 def _ner_file(path: Path, n: int) -> Path:

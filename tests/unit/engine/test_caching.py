@@ -7,13 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import AutoTokenizer
 
 from headstart.data.batching import collate, encode
 from headstart.engine import caching
 from headstart.models.classifier import TextClassifier
 from headstart.models.layers import discover
-from headstart.models.source import packaged_minilm_dir
 from tests.tiny_models import FAMILIES, tiny_encoder
 
 TEXTS = [
@@ -23,11 +21,6 @@ TEXTS = [
     "Nothing to report today, said the spokesman of the company in Helsinki on Monday.",
     "ok",
 ]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(packaged_minilm_dir())
 
 
 def ctx(

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from rich.console import Console
 
 import headstart
@@ -22,22 +21,10 @@ from headstart.engine.checkpoints import KEEP, open_run_folder, step_folders
 from headstart.errors import ConfigError
 from headstart.pipeline.fit import train_model
 from tests.helpers import ROOT, write_csv
-from tests.tiny_models import save_tiny
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread here and in the subprocesses: the same float sums in both (the
-    comparison is exact), and no spinning OpenMP threads on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(save_tiny("bert", tmp_path_factory.mktemp("tiny-bert")))
+# one intra-op thread here and in the subprocesses: the same float sums in both (the
+# comparison is exact), and no spinning OpenMP threads on a busy machine
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,6 @@ import headstart
 from headstart.config import FitConfig
 from headstart.errors import ConfigError
 from tests.helpers import read_split, write_csv
-from tests.tiny_models import save_tiny
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(save_tiny("bert", tmp_path_factory.mktemp("tiny-bert")))
 
 
 @pytest.fixture(scope="module")

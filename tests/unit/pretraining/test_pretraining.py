@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 import headstart
 from headstart.cli.main import app
-from headstart.models.source import load_tokenizer, resolve
 from headstart.pretraining.corpus import pack, read_documents, split_holdout
 from headstart.pretraining.mlm import load_mlm, make_masker, mask_batch, mlm_loss
 from headstart.pretraining.trainer import (
@@ -30,21 +29,10 @@ from tests.tiny_models import save_tiny
 DATA = SHARED_DATA
 CORPUS = DATA / "finance_corpus" / "reuters21578_notused_bodies.part1.txt"
 PHRASEBANK = DATA / "financial_phrasebank"
-pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason="../shared/data is not here")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread: on a shared 2-core machine two busy-waiting threads run ~20x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer(resolve("minilm"))
+pytestmark = [
+    pytest.mark.skipif(not CORPUS.exists(), reason="../shared/data is not here"),
+    pytest.mark.usefixtures("one_thread"),
+]
 
 
 @pytest.fixture(scope="module")

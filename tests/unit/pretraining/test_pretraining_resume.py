@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from headstart.cli.main import app
 from headstart.pretraining.run import AdaptConfig, adapt
-from tests.finance_corpus import CORPUS, needs_corpus, one_thread  # noqa: F401 (a fixture)
+from tests.finance_corpus import CORPUS, needs_corpus
 from tests.tiny_models import save_tiny
 
-pytestmark = needs_corpus
+pytestmark = [needs_corpus, pytest.mark.usefixtures("one_thread")]
 
 
 @pytest.fixture(scope="module")

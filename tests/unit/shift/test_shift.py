@@ -15,7 +15,7 @@ from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 from typer.testing import CliRunner
 
 from headstart.cli.main import app
-from headstart.models.source import load_tokenizer, packaged_minilm_dir, resolve
+from headstart.models.source import packaged_minilm_dir
 from headstart.shift.diagnosis import (
     NO_HEAD,
     RECOMMENDATIONS,
@@ -34,11 +34,6 @@ from tests.helpers import SHARED_DATA
 
 FINANCE = SHARED_DATA / "finance_corpus" / "reuters21578_notused_bodies.part1.txt"
 needs_data = pytest.mark.skipif(not FINANCE.is_file(), reason="../shared/data is not here")
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer(resolve("minilm"))
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,6 @@ import pytest
 import torch
 
 import headstart
-from tests.tiny_models import save_tiny
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(save_tiny("bert", tmp_path_factory.mktemp("tiny")))
 
 
 def write(path: Path, header: list[str], rows: list[list[object]]) -> str:
