@@ -1,0 +1,1 @@
+"""The run folder: its files, atomic writes, the report and model card, listing and tracking."""
