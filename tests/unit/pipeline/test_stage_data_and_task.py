@@ -129,3 +129,18 @@ def test_build_task_makes_each_task_and_says_so(tmp_path: Path) -> None:
     task, [line] = built["tokens"]
     assert isinstance(task, TokenTask)
     assert " sentences; task tokens, entity tags (BIO) of 2 types: LOC, PER " in line
+
+
+def test_task_answers_for_the_pipeline_without_a_model() -> None:
+    words = TokenTask(["NN", "VB"])
+    assert words.description(None) == "tokens, 2 word tags: NN, VB"  # type: ignore[arg-type]
+    assert words.example_unit(False) == "sentences" and words.head_pooling("cls") == "tokens"
+    assert words.case_markers(None, False, False) is None
+    assert TokenTask.takes_words and not ClassificationTask.takes_words
+    assert ClassificationTask.stratify and not MultiLabelTask.stratify
+    many = ClassificationTask([f"c{i}" for i in range(12)])
+    assert many.description(None).endswith("c8, c9 …")  # type: ignore[arg-type]
+    assert many.example_unit(True) == "sentence pairs" and many.example_unit(False) == ""
+    assert many.head_pooling("cls") == "cls"
+    with pytest.raises(ConfigError, match="--case-markers is for token classification"):
+        RegressionTask(0.0, 1.0).case_markers(None, True, False)

@@ -166,15 +166,15 @@ def test_task_post_fit_steps_follow_their_options() -> None:
     torch.manual_seed(0)
     targets = {"eval": torch.randint(0, 2, (40,))}
     logits = {"eval": torch.randn(40, 2)}
-    off = FitConfig(calibrate=False)
+    off = FitConfig("x.csv", calibrate=False)
     assert ClassificationTask(["a", "b"]).post_fit(off, logits, targets) == PostFit()
-    assert RegressionTask(0.0, 1.0).post_fit(FitConfig(), logits, targets) == PostFit()
+    assert RegressionTask(0.0, 1.0).post_fit(FitConfig("x.csv"), logits, targets) == PostFit()
 
     multi = MultiLabelTask(["x", "y"])
     ml_targets = {"eval": (torch.rand(60, 2) > 0.5).float()}
     ml_logits = {"eval": ml_targets["eval"] * 4 - 2 + torch.randn(60, 2) * 0.1}
-    assert multi.post_fit(FitConfig(), ml_logits, ml_targets) == PostFit()
-    post = multi.post_fit(FitConfig(tune_threshold=True), ml_logits, ml_targets)
+    assert multi.post_fit(FitConfig("x.csv"), ml_logits, ml_targets) == PostFit()
+    post = multi.post_fit(FitConfig("x.csv", tune_threshold=True), ml_logits, ml_targets)
     assert post.metrics == {} and post.meta == {} and multi.per_label is not None
     [note] = post.notes
     assert note.startswith("decision thresholds tuned on the eval split: ")
