@@ -151,25 +151,32 @@ class Loop:
         return time.perf_counter() - self._start
 
     def run(self, resume: Saved | None = None) -> None:
-        if resume is not None:
-            self._resume(resume)
-        if self.parallel is not None:  # each process its own dropout masks
-            torch.manual_seed(self.seed + 1_000_003 * (self.parallel.rank + 1) + self.position.step)
-        with self.stack:
+        try:
+            if resume is not None:
+                self._resume(resume)
+            if self.parallel is not None:  # each process its own dropout masks
+                torch.manual_seed(
+                    self.seed + 1_000_003 * (self.parallel.rank + 1) + self.position.step
+                )
+            with self.stack:
+                for callback in self.callbacks:
+                    callback.on_train_start(self)
+                self._start = time.perf_counter()
+                self._epochs()
+                self.seconds = self.elapsed()
             for callback in self.callbacks:
-                callback.on_train_start(self)
-            self._start = time.perf_counter()
-            first = self.position.epoch
-            for epoch in range(first, self.objective.epochs + 1):
-                if epoch != first:
-                    self.position = Position(epoch, step=self.position.step)
-                self._epoch()
-                if self.stopping:
-                    break
-            self.seconds = self.elapsed()
-        for callback in self.callbacks:
-            callback.on_train_end(self)
-        self._release()
+                callback.on_train_end(self)
+        finally:  # a pruned tuning trial raises from a hook: its DDP wrapper goes too
+            self._release()
+
+    def _epochs(self) -> None:
+        first = self.position.epoch
+        for epoch in range(first, self.objective.epochs + 1):
+            if epoch != first:
+                self.position = Position(epoch, step=self.position.step)
+            self._epoch()
+            if self.stopping:
+                break
 
     def _epoch(self) -> None:
         at = self.position

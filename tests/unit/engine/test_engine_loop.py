@@ -110,3 +110,26 @@ def test_linear_warmup_then_decay_and_clipped_steps() -> None:
         assert not torch.equal(before, model.weight) or lrs[-1] == 0
     assert lrs[:3] == pytest.approx([0.0, 0.5, 1.0])  # 2 warmup steps
     assert lrs[2:] == pytest.approx([1.0 - i / 8 for i in range(8)])
+
+
+def test_an_exception_from_a_hook_ends_training_and_closes_what_callbacks_opened() -> None:
+    class Pruned(Exception):
+        pass
+
+    closed: list[bool] = []
+
+    class Opens(Callback):
+        def on_train_start(self, loop: Loop) -> None:
+            loop.stack.callback(lambda: closed.append(True))
+
+        def on_epoch_end(self, loop: Loop, evaluation: Evaluation) -> None:
+            raise Pruned
+
+    model = nn.Linear(3, 1)
+    events: list[str] = []
+    loop = make_loop(
+        model, Toy(model, epochs=3, scores=[0, 0, 0]), [Opens(), Recorder("r", events)]
+    )
+    with pytest.raises(Pruned):
+        loop.run()
+    assert closed == [True] and loop.position.step == 3 and "r:end" not in events
