@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
-from headstart.config.names import TRACKERS, tracker_names
+from headstart.config.names import tracker_names
 from headstart.errors import ConfigError
 from headstart.runs.folder import CONFIG, METRICS, README, REPORT, TENSORBOARD
 
