@@ -130,8 +130,8 @@ def fit(
     lora_targets: Annotated[
         str | None,
         typer.Option(
-            help="lora: module names to adapt, comma-separated (default: the attention's query "
-            "and value projections, found by structure)"
+            help="lora: module names to adapt, comma-separated (default: every linear layer in "
+            "the encoder's blocks, found by structure)"
         ),
     ] = None,
     unfreeze_every: Annotated[
