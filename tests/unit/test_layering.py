@@ -163,3 +163,25 @@ def test_config_names_match_the_registries() -> None:
     from headstart.strategies import STRATEGIES
 
     assert tuple(STRATEGIES) == STRATEGY_NAMES
+
+
+MAX_BODY_LINES = 80
+
+
+def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines of a function's body, its docstring left out."""
+    body = node.body
+    if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return (node.end_lineno or body[-1].lineno) - body[0].lineno + 1
+
+
+def test_no_function_body_is_longer_than_a_screen() -> None:
+    long = [
+        f"{MODULES[m].relative_to(SRC)}:{node.lineno} {node.name} ({_body_lines(node)} lines)"
+        for m in MODULES
+        for node in ast.walk(ast.parse(MODULES[m].read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and _body_lines(node) > MAX_BODY_LINES
+    ]
+    assert long == [], "split these into named steps: " + "; ".join(long)
