@@ -13,11 +13,7 @@ from rich.console import Console
 
 from headstart.config import FitConfig
 from headstart.core.reporting import Reporter
-
-WORDS = {
-    "pos": ["great", "excellent", "good", "happy", "love"],
-    "neg": ["awful", "terrible", "bad", "sad", "hate"],
-}
+from tests import helpers
 
 
 class Captured(Reporter):
@@ -32,16 +28,8 @@ class Captured(Reporter):
 
 
 def write_csv(path: Path, n: int, *, empty_rows: int = 0) -> str:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for i in range(n):
-            label = "pos" if i % 2 == 0 else "neg"
-            words = WORDS[label]
-            writer.writerow([f"a {words[i % 5]} and {words[(i + 2) % 5]} day number {i}", label])
-        for _ in range(empty_rows):
-            writer.writerow(["", "pos"])
-    return str(path)
+    """The shared toy CSV (``tests.helpers.write_csv``), as the path string a config takes."""
+    return str(helpers.write_csv(path, n, empty_rows=empty_rows))
 
 
 def write_rows(path: Path, header: list[str], rows: list[list[Any]]) -> str:
