@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from headstart.config import FitConfig
 from headstart.core.reporting import Reporter
-from headstart.data.labelled import LabelledSplit, Splits, load_splits, stratified_split
+from headstart.data.labelled import (
+    LABEL_RULES,
+    LabelledSplit,
+    Splits,
+    load_splits,
+    stratified_split,
+)
 from headstart.errors import ConfigError
-from headstart.tasks import TASKS
 from headstart.tasks.pairs import pair_encoding
 
 
@@ -82,7 +87,7 @@ def subsample_train(splits: Splits, size: int, seed: int) -> None:
             f"--train-size {size} is smaller than the number of classes "
             f"({len(splits.labels.names)})"
         )
-    stratify = TASKS[splits.task].stratify
+    stratify = LABEL_RULES[splits.task].stratify  # as the eval split is drawn
     _, subset = stratified_split(splits.train, size / n, seed, stratify=stratify)
     subset.name, subset.skipped = "train", splits.train.skipped
     splits.train = subset

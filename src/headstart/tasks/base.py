@@ -107,7 +107,6 @@ class Task(ABC):
 
     # What the fit pipeline (headstart.pipeline) asks of a task, from data to post-fit steps.
     takes_words: ClassVar[bool] = False  # the tokenizer is given pre-split words
-    stratify: ClassVar[bool] = False  # eval splits and --train-size keep each label's share
 
     @classmethod
     def from_splits(cls, splits: Splits, config: FitConfig) -> Task:

@@ -104,8 +104,6 @@ class ClassificationTask(Task):
         check_known(labels, self.labels)
         return labels
 
-    stratify = True
-
     def description(self, splits: Splits) -> str:
         return f"{self.name}, {len(self.labels)} classes: {shown_labels(self.labels)}"
 

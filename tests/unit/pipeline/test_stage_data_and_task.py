@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from headstart.data.labelled import LABEL_RULES
 from headstart.errors import ConfigError, ModelError
 from headstart.pipeline.data import (
     bi_encoder,
@@ -137,7 +138,7 @@ def test_task_answers_for_the_pipeline_without_a_model() -> None:
     assert words.example_unit(False) == "sentences" and words.head_pooling("cls") == "tokens"
     assert words.case_markers(None, False, False) is None
     assert TokenTask.takes_words and not ClassificationTask.takes_words
-    assert ClassificationTask.stratify and not MultiLabelTask.stratify
+    assert LABEL_RULES["classification"].stratify and not LABEL_RULES["multilabel"].stratify
     many = ClassificationTask([f"c{i}" for i in range(12)])
     assert many.description(None).endswith("c8, c9 …")  # type: ignore[arg-type]
     assert many.example_unit(True) == "sentence pairs" and many.example_unit(False) == ""
