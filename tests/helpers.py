@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,15 @@ WORDS = {
     "pos": ["great", "excellent", "good", "happy", "love"],
     "neg": ["awful", "terrible", "bad", "sad", "hate"],
 }
+
+
+def write_rows(path: Path, header: list[str], rows: list[list[Any]]) -> str:
+    """A CSV of ``header`` and ``rows``; its path as the string a config takes."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
 
 
 def write_csv(path: Path, n: int, *, empty_rows: int = 0) -> Path:

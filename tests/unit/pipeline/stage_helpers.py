@@ -3,7 +3,6 @@ reporter whose lines can be read back."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from pathlib import Path
@@ -30,14 +29,6 @@ class Captured(Reporter):
 def write_csv(path: Path, n: int, *, empty_rows: int = 0) -> str:
     """The shared toy CSV (``tests.helpers.write_csv``), as the path string a config takes."""
     return str(helpers.write_csv(path, n, empty_rows=empty_rows))
-
-
-def write_rows(path: Path, header: list[str], rows: list[list[Any]]) -> str:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return str(path)
 
 
 def write_multilabel(path: Path, n: int) -> str:

@@ -19,6 +19,7 @@ from headstart.pipeline.data import (
 from headstart.pipeline.source import resolve_model, takes_words
 from headstart.pipeline.task import build_task
 from headstart.tasks import ClassificationTask, MultiLabelTask, RegressionTask, TokenTask
+from tests.helpers import write_rows
 from tests.tiny_models import save_tiny
 from tests.unit.pipeline.stage_helpers import (
     Captured,
@@ -26,7 +27,6 @@ from tests.unit.pipeline.stage_helpers import (
     write_csv,
     write_multilabel,
     write_ner,
-    write_rows,
 )
 
 

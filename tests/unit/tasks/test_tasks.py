@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -14,14 +13,9 @@ import pytest
 import torch
 
 import headstart
+from tests.helpers import write_rows
 
-
-def write(path: Path, header: list[str], rows: list[list[object]]) -> str:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return str(path)
+write = write_rows  # a CSV of a header and rows
 
 
 def test_regression_targets_are_scaled_and_restored(tiny_model: str, tmp_path: Path) -> None:
